@@ -1,0 +1,401 @@
+//! The model bundle: the one format that carries a trained model from the trainer to
+//! `marquee predict`, `marquee eval` and the browser.
+//!
+//! A bundle is a folder of three kinds of part:
+//! - `manifest.json`: format version, architecture config, genres, per-genre thresholds,
+//!   preprocessing parameters, model name, provenance, and the sha256 and size of every other
+//!   part;
+//! - `model.safetensors`: the weights, in f32 or f16;
+//! - the text preprocessor: `tokenizer.json` (BERT) or `vocab.json` (word vocabulary).
+//!
+//! It loads on any backend, native or wasm, from a folder or from bytes. Every part is checked
+//! (present, right size, right checksum, right shapes) before a model is returned, so a bad
+//! bundle is refused whole with a message naming the part, and nothing is half-loaded.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::store::{HalfPrecisionAdapter, ModuleSnapshot, SafetensorsStore};
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::models::{Classifier, ModelConfig};
+use crate::preprocess::image::ImagePreprocessing;
+use crate::preprocess::text::{BertTokenizer, WordVocab};
+use crate::preprocess::TextPreprocessor;
+
+/// The format name every manifest carries.
+pub const FORMAT_NAME: &str = "marquee-bundle";
+/// The newest format version this build reads and the one it writes.
+pub const FORMAT_VERSION: u32 = 1;
+/// The manifest's file name.
+pub const MANIFEST: &str = "manifest.json";
+/// The weights' file name.
+pub const WEIGHTS: &str = "model.safetensors";
+
+/// The floating-point type the weights are stored in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightsDType {
+    /// 32-bit floats: exact.
+    F32,
+    /// 16-bit floats: half the size (BatchNorm statistics stay f32).
+    F16,
+}
+
+/// How plots are tokenised, and which part holds the vocabulary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum TextSpec {
+    /// Lower-cased words (`vocab.json`: the [`WordVocab`]).
+    Words {
+        /// The part holding the vocabulary.
+        file: String,
+    },
+    /// A HuggingFace tokenizer (`tokenizer.json`).
+    Bert {
+        /// The part holding the tokenizer.
+        file: String,
+        /// Plots are cut to this many tokens.
+        max_len: usize,
+    },
+}
+
+/// Per-genre thresholds of each branch of a fusion model, used when one input is missing and
+/// the other branch answers alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BranchThresholds {
+    /// The text branch's thresholds.
+    pub text: Vec<f32>,
+    /// The image branch's thresholds.
+    pub image: Vec<f32>,
+}
+
+/// One part's size and checksum.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartEntry {
+    /// Lower-case hex sha256 of the part's bytes.
+    pub sha256: String,
+    /// The part's size in bytes.
+    pub bytes: u64,
+}
+
+/// `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always [`FORMAT_NAME`].
+    pub format: String,
+    /// The format version it was written in.
+    pub format_version: u32,
+    /// A human-readable model name.
+    pub name: String,
+    /// The architecture.
+    pub model: ModelConfig,
+    /// Genre names; output `i` is `genres[i]`.
+    pub genres: Vec<String>,
+    /// Per-genre decision thresholds (tuned on validation).
+    pub thresholds: Vec<f32>,
+    /// For fusion models: each branch's own thresholds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch_thresholds: Option<BranchThresholds>,
+    /// How posters are preprocessed (absent for text-only models).
+    pub image: Option<ImagePreprocessing>,
+    /// How plots are preprocessed (absent for image-only models).
+    pub text: Option<TextSpec>,
+    /// How the weights are stored.
+    pub dtype: WeightsDType,
+    /// Every other part, by file name.
+    pub parts: BTreeMap<String, PartEntry>,
+    /// Provenance: data, split, commit, metrics... (free-form).
+    #[serde(default)]
+    pub info: serde_json::Value,
+}
+
+/// The lower-case hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a bundle is made of before it is written: the manifest's content without the parts
+/// table, plus the parts' bytes.
+pub struct BundleContents {
+    /// The manifest; its `parts`, `format` and `format_version` are filled in on write.
+    pub manifest: Manifest,
+    /// The text preprocessor's part, by file name.
+    pub text_part: Option<(String, Vec<u8>)>,
+}
+
+/// Writes `model` and `contents` as a bundle folder at `out`, atomically: everything is
+/// written to a sibling temporary folder first, then renamed into place, so an existing bundle
+/// at `out` is only replaced by a complete one.
+pub fn write_bundle(model: &Classifier, contents: BundleContents, out: &Path) -> Result<Manifest> {
+    let BundleContents { mut manifest, text_part } = contents;
+    let mut store = SafetensorsStore::from_bytes(None);
+    if manifest.dtype == WeightsDType::F16 {
+        store = store.with_to_adapter(HalfPrecisionAdapter::new());
+    }
+    model
+        .save_into(&mut store)
+        .map_err(|e| bundle_error(out, WEIGHTS, e.to_string()))?;
+    let weights = store.get_bytes().map_err(|e| bundle_error(out, WEIGHTS, e.to_string()))?;
+
+    let mut parts: Vec<(String, Vec<u8>)> = vec![(WEIGHTS.to_string(), weights)];
+    parts.extend(text_part);
+    manifest.format = FORMAT_NAME.into();
+    manifest.format_version = FORMAT_VERSION;
+    manifest.parts = parts
+        .iter()
+        .map(|(name, bytes)| (name.clone(), PartEntry { sha256: sha256_hex(bytes), bytes: bytes.len() as u64 }))
+        .collect();
+    let manifest_json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+    parts.push((MANIFEST.to_string(), manifest_json));
+
+    let staging = sibling(out, ".partial");
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+    for (name, bytes) in &parts {
+        let path = staging.join(name);
+        std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
+    }
+    let old = sibling(out, ".old");
+    let _ = std::fs::remove_dir_all(&old);
+    if out.exists() {
+        std::fs::rename(out, &old).map_err(|e| Error::io(out, e))?;
+    }
+    std::fs::rename(&staging, out).map_err(|e| Error::io(out, e))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(manifest)
+}
+
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "bundle".into());
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+fn bundle_error(bundle: &Path, part: &str, reason: String) -> Error {
+    Error::Bundle { bundle: bundle.display().to_string(), part: part.into(), reason }
+}
+
+/// A bundle read into memory and verified: every part present, of the right size and checksum.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// Where it came from (a path or URL), for messages.
+    pub source: String,
+    /// The manifest.
+    pub manifest: Manifest,
+    parts: BTreeMap<String, Vec<u8>>,
+}
+
+impl Bundle {
+    /// Reads and verifies the bundle folder at `dir`.
+    pub fn read_dir(dir: &Path) -> Result<Self> {
+        let source = dir.display().to_string();
+        let manifest_path = dir.join(MANIFEST);
+        let manifest_bytes = std::fs::read(&manifest_path)
+            .map_err(|e| Error::Bundle { bundle: source.clone(), part: MANIFEST.into(), reason: e.to_string() })?;
+        let manifest = Self::parse_manifest(&manifest_bytes, &source)?;
+        let mut parts = BTreeMap::new();
+        for name in manifest.parts.keys() {
+            let path = dir.join(name);
+            let bytes = std::fs::read(&path).map_err(|e| Error::Bundle {
+                bundle: source.clone(),
+                part: name.clone(),
+                reason: format!("cannot read {}: {e}", path.display()),
+            })?;
+            parts.insert(name.clone(), bytes);
+        }
+        Self::from_parts(&source, manifest, parts)
+    }
+
+    /// Parses and checks a manifest: its format name and version.
+    pub fn parse_manifest(bytes: &[u8], source: &str) -> Result<Manifest> {
+        let fail = |reason: String| Error::Bundle { bundle: source.into(), part: MANIFEST.into(), reason };
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| fail(format!("not JSON: {e}")))?;
+        if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT_NAME) {
+            return Err(fail(format!("not a Marquee bundle manifest (no \"format\": \"{FORMAT_NAME}\")")));
+        }
+        let version = value.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
+        if version > u64::from(FORMAT_VERSION) {
+            return Err(fail(format!(
+                "format version {version} is newer than this Marquee reads ({FORMAT_VERSION}); upgrade Marquee"
+            )));
+        }
+        serde_json::from_value(value).map_err(|e| fail(e.to_string()))
+    }
+
+    /// Verifies parts fetched by other means (the browser) against the manifest.
+    pub fn from_parts(source: &str, manifest: Manifest, parts: BTreeMap<String, Vec<u8>>) -> Result<Self> {
+        for (name, entry) in &manifest.parts {
+            let fail = |reason: String| Error::Bundle { bundle: source.into(), part: name.clone(), reason };
+            let bytes = parts.get(name).ok_or_else(|| fail("missing".into()))?;
+            if bytes.len() as u64 != entry.bytes {
+                return Err(fail(format!(
+                    "{} bytes, the manifest says {} (truncated or replaced)",
+                    bytes.len(),
+                    entry.bytes
+                )));
+            }
+            let actual = sha256_hex(bytes);
+            if actual != entry.sha256 {
+                return Err(fail(format!("sha256 {actual} does not match the manifest's {}", entry.sha256)));
+            }
+        }
+        let genres = manifest.genres.len();
+        if genres == 0 || manifest.thresholds.len() != genres {
+            return Err(Error::Bundle {
+                bundle: source.into(),
+                part: MANIFEST.into(),
+                reason: format!("{} thresholds for {genres} genres", manifest.thresholds.len()),
+            });
+        }
+        Ok(Self { source: source.into(), manifest, parts })
+    }
+
+    /// One part's bytes.
+    pub fn part(&self, name: &str) -> Result<&[u8]> {
+        self.parts.get(name).map(Vec::as_slice).ok_or_else(|| Error::Bundle {
+            bundle: self.source.clone(),
+            part: name.into(),
+            reason: "missing".into(),
+        })
+    }
+
+    /// Builds the text preprocessor the manifest names.
+    pub fn text_preprocessor(&self) -> Result<Option<TextPreprocessor>> {
+        let Some(spec) = &self.manifest.text else { return Ok(None) };
+        Ok(Some(match spec {
+            TextSpec::Words { file } => {
+                let vocab: WordVocab = serde_json::from_slice(self.part(file)?).map_err(|e| Error::Bundle {
+                    bundle: self.source.clone(),
+                    part: file.clone(),
+                    reason: e.to_string(),
+                })?;
+                TextPreprocessor::Words(vocab.reindexed())
+            }
+            TextSpec::Bert { file, max_len } => {
+                TextPreprocessor::Bert(BertTokenizer::from_bytes(self.part(file)?, *max_len, file)?)
+            }
+        }))
+    }
+
+    /// Builds the model on `device` and loads its weights. Shapes are checked tensor by tensor;
+    /// a mismatch is an error naming the tensor.
+    pub fn load_model(&self, device: &Device) -> Result<Classifier> {
+        let fail = |reason: String| Error::Bundle { bundle: self.source.clone(), part: WEIGHTS.into(), reason };
+        let mut model = self.manifest.model.init(device);
+        let mut store = SafetensorsStore::from_bytes(Some(self.part(WEIGHTS)?.to_vec()));
+        if self.manifest.dtype == WeightsDType::F16 {
+            store = store.with_from_adapter(HalfPrecisionAdapter::new());
+        }
+        let result = model.load_from(&mut store).map_err(|e| fail(e.to_string()))?;
+        crate::models::check_applied(&result, "the model", &format!("{}/{WEIGHTS}", self.source))
+            .map_err(|e| fail(e.to_string()))?;
+        if !result.unused.is_empty() {
+            return Err(fail(format!("tensors the architecture does not have: {}", result.unused.join(", "))));
+        }
+        // Inference only: no gradients, dropout off, BatchNorm on running statistics.
+        Ok(model.valid())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::simple_cnn::SimpleCnnConfig;
+    use crate::models::ImageModelConfig;
+    use crate::preprocess::image::Normalization;
+
+    fn contents(dtype: WeightsDType) -> BundleContents {
+        BundleContents {
+            manifest: Manifest {
+                format: String::new(),
+                format_version: 0,
+                name: "tiny cnn".into(),
+                model: ModelConfig::Image(ImageModelConfig::SimpleCnn(SimpleCnnConfig {
+                    num_genres: 3,
+                    channels: [4, 4, 4, 4],
+                    dropout: 0.5,
+                })),
+                genres: vec!["Drama".into(), "Comedy".into(), "War".into()],
+                thresholds: vec![0.5, 0.4, 0.3],
+                branch_thresholds: None,
+                image: Some(ImagePreprocessing::new(Normalization::HALF)),
+                text: None,
+                dtype,
+                parts: BTreeMap::new(),
+                info: serde_json::json!({"data": "test"}),
+            },
+            text_part: None,
+        }
+    }
+
+    fn write(dir: &Path, dtype: WeightsDType) -> (Classifier, Manifest) {
+        let device = Device::flex();
+        let contents = contents(dtype);
+        let model = contents.manifest.model.init(&device);
+        let manifest = write_bundle(&model, contents, dir).unwrap();
+        (model, manifest)
+    }
+
+    #[test]
+    fn round_trip_f32_and_f16() {
+        let tmp = tempfile::tempdir().unwrap();
+        for dtype in [WeightsDType::F32, WeightsDType::F16] {
+            let dir = tmp.path().join(format!("{dtype:?}"));
+            let (_, manifest) = write(&dir, dtype);
+            let bundle = Bundle::read_dir(&dir).unwrap();
+            assert_eq!(bundle.manifest, manifest);
+            assert_eq!(bundle.manifest.format_version, FORMAT_VERSION);
+            bundle.load_model(&Device::flex()).unwrap();
+        }
+    }
+
+    fn error_of(dir: &Path) -> String {
+        Bundle::read_dir(dir).and_then(|b| b.load_model(&Device::flex()).map(|_| ())).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bad_bundles_are_refused_naming_the_part() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("b");
+        write(&dir, WeightsDType::F32);
+        let weights = std::fs::read(dir.join(WEIGHTS)).unwrap();
+        let manifest = std::fs::read_to_string(dir.join(MANIFEST)).unwrap();
+
+        std::fs::write(dir.join(WEIGHTS), &weights[..weights.len() / 2]).unwrap();
+        let err = error_of(&dir);
+        assert!(err.contains("part model.safetensors") && err.contains("truncated"), "{err}");
+
+        let mut flipped = weights.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        std::fs::write(dir.join(WEIGHTS), &flipped).unwrap();
+        let err = error_of(&dir);
+        assert!(err.contains("part model.safetensors") && err.contains("sha256"), "{err}");
+
+        std::fs::remove_file(dir.join(WEIGHTS)).unwrap();
+        let err = error_of(&dir);
+        assert!(err.contains("part model.safetensors") && err.contains("cannot read"), "{err}");
+        std::fs::write(dir.join(WEIGHTS), &weights).unwrap();
+
+        let newer = manifest.replace("\"format_version\": 1", "\"format_version\": 7");
+        std::fs::write(dir.join(MANIFEST), newer).unwrap();
+        let err = error_of(&dir);
+        assert!(err.contains("part manifest.json") && err.contains("format version 7 is newer"), "{err}");
+
+        // Same bytes, but the manifest claims a wider model: shapes are checked per tensor.
+        let wider = manifest.replace("\"channels\": [\n        4,", "\"channels\": [\n        8,");
+        assert_ne!(wider, manifest, "the replacement must hit");
+        std::fs::write(dir.join(MANIFEST), wider).unwrap();
+        let err = error_of(&dir);
+        assert!(err.contains("part model.safetensors") && err.to_lowercase().contains("shape"), "{err}");
+
+        std::fs::write(dir.join(MANIFEST), b"{\"format\": \"something else\"}").unwrap();
+        let err = error_of(&dir);
+        assert!(err.contains("not a Marquee bundle manifest"), "{err}");
+    }
+}

@@ -1,0 +1,12 @@
+//! Marquee's library: every architecture, the data pipeline, preprocessing, metrics and the model
+//! bundle format. The trainer CLI and the browser crate are thin layers over this crate.
+
+pub mod bundle;
+pub mod data;
+pub mod error;
+pub mod inference;
+pub mod metrics;
+pub mod models;
+pub mod preprocess;
+
+pub use error::{Error, Result};

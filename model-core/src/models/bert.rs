@@ -1,0 +1,399 @@
+//! BERT: an encoder that loads any HuggingFace BERT checkpoint (`config.json` +
+//! `model.safetensors`, keys with or without the `bert.` prefix, pooler optional) and a
+//! classifier over it ([CLS] or masked-mean pooling, dropout, linear head).
+//!
+//! The module tree mirrors HuggingFace's names, so loading is a short, explicit key remapping
+//! (see [`load_pretrained`]).
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::store::{KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
+use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::{Device, Int, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The encoder's shape, read from a HuggingFace `config.json` (unknown fields are ignored).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BertConfig {
+    /// Token vocabulary size.
+    pub vocab_size: usize,
+    /// Width of every token representation.
+    pub hidden_size: usize,
+    /// Encoder layers.
+    pub num_hidden_layers: usize,
+    /// Attention heads per layer.
+    pub num_attention_heads: usize,
+    /// Width of the feed-forward layer.
+    pub intermediate_size: usize,
+    /// Longest sequence the position embeddings cover.
+    pub max_position_embeddings: usize,
+    /// Segment vocabulary size.
+    #[serde(default = "default_type_vocab_size")]
+    pub type_vocab_size: usize,
+    /// LayerNorm epsilon.
+    #[serde(default = "default_layer_norm_eps")]
+    pub layer_norm_eps: f64,
+    /// Dropout inside the encoder during training.
+    #[serde(default = "default_dropout")]
+    pub hidden_dropout_prob: f64,
+    /// The feed-forward activation; only `gelu` is supported.
+    #[serde(default = "default_hidden_act")]
+    pub hidden_act: String,
+}
+
+fn default_type_vocab_size() -> usize {
+    2
+}
+fn default_layer_norm_eps() -> f64 {
+    1e-12
+}
+fn default_dropout() -> f64 {
+    0.1
+}
+fn default_hidden_act() -> String {
+    "gelu".into()
+}
+
+impl BertConfig {
+    /// Reads and checks a HuggingFace `config.json`.
+    pub fn from_json(bytes: &[u8], name: &str) -> Result<Self> {
+        let config: Self = serde_json::from_slice(bytes)
+            .map_err(|e| Error::Config { name: name.into(), reason: e.to_string() })?;
+        if config.hidden_act != "gelu" {
+            return Err(Error::Config {
+                name: name.into(),
+                reason: format!("hidden_act '{}' is not supported (only gelu)", config.hidden_act),
+            });
+        }
+        if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
+            return Err(Error::Config {
+                name: name.into(),
+                reason: format!(
+                    "hidden_size {} is not divisible by num_attention_heads {}",
+                    config.hidden_size, config.num_attention_heads
+                ),
+            });
+        }
+        Ok(config)
+    }
+
+    /// Builds an encoder with freshly initialised weights.
+    pub fn init(&self, device: &Device) -> BertModel {
+        let h = self.hidden_size;
+        let norm = || LayerNormConfig::new(h).with_epsilon(self.layer_norm_eps).init(device);
+        let dropout = || DropoutConfig::new(self.hidden_dropout_prob).init();
+        BertModel {
+            embeddings: BertEmbeddings {
+                word_embeddings: EmbeddingConfig::new(self.vocab_size, h).init(device),
+                position_embeddings: EmbeddingConfig::new(self.max_position_embeddings, h).init(device),
+                token_type_embeddings: EmbeddingConfig::new(self.type_vocab_size, h).init(device),
+                layer_norm: norm(),
+                dropout: dropout(),
+            },
+            encoder: BertEncoder {
+                layer: (0..self.num_hidden_layers)
+                    .map(|_| BertLayer {
+                        attention: BertAttention {
+                            self_attention: BertSelfAttention {
+                                query: LinearConfig::new(h, h).init(device),
+                                key: LinearConfig::new(h, h).init(device),
+                                value: LinearConfig::new(h, h).init(device),
+                                heads: self.num_attention_heads,
+                            },
+                            output: BertOutput {
+                                dense: LinearConfig::new(h, h).init(device),
+                                layer_norm: norm(),
+                                dropout: dropout(),
+                            },
+                        },
+                        intermediate: BertIntermediate {
+                            dense: LinearConfig::new(h, self.intermediate_size).init(device),
+                        },
+                        output: BertOutput {
+                            dense: LinearConfig::new(self.intermediate_size, h).init(device),
+                            layer_norm: norm(),
+                            dropout: dropout(),
+                        },
+                    })
+                    .collect(),
+            },
+        }
+    }
+}
+
+/// Word, position and segment embeddings, summed and normalised.
+#[derive(Module, Debug)]
+pub struct BertEmbeddings {
+    word_embeddings: Embedding,
+    position_embeddings: Embedding,
+    token_type_embeddings: Embedding,
+    layer_norm: LayerNorm,
+    dropout: Dropout,
+}
+
+impl BertEmbeddings {
+    fn forward(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        let [batch, len] = ids.dims();
+        let device = ids.device();
+        let positions = Tensor::<1, Int>::arange(0..len as i64, &device).reshape([1, len]).expand([batch, len]);
+        let segments = Tensor::<2, Int>::zeros([batch, len], &device);
+        let sum = self.word_embeddings.forward(ids)
+            + self.position_embeddings.forward(positions)
+            + self.token_type_embeddings.forward(segments);
+        self.dropout.forward(self.layer_norm.forward(sum))
+    }
+}
+
+/// Multi-head self-attention (HuggingFace's `attention.self`).
+#[derive(Module, Debug)]
+pub struct BertSelfAttention {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    heads: usize,
+}
+
+impl BertSelfAttention {
+    /// `x` `[batch, len, hidden]`, `mask_bias` `[batch, 1, 1, len]` (0 or a large negative).
+    fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
+        let [batch, len, hidden] = x.dims();
+        let head_dim = hidden / self.heads;
+        let split = |t: Tensor<3>| t.reshape([batch, len, self.heads, head_dim]).swap_dims(1, 2);
+        let q = split(self.query.forward(x.clone()));
+        let k = split(self.key.forward(x.clone()));
+        let v = split(self.value.forward(x));
+        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((head_dim as f64).sqrt()) + mask_bias;
+        let context = softmax(scores, 3).matmul(v);
+        context.swap_dims(1, 2).reshape([batch, len, hidden])
+    }
+}
+
+/// Dense + dropout + residual + LayerNorm (HuggingFace's `*.output`).
+#[derive(Module, Debug)]
+pub struct BertOutput {
+    dense: Linear,
+    layer_norm: LayerNorm,
+    dropout: Dropout,
+}
+
+impl BertOutput {
+    fn forward(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
+        self.layer_norm.forward(self.dropout.forward(self.dense.forward(x)) + residual)
+    }
+}
+
+/// Self-attention and its output projection.
+#[derive(Module, Debug)]
+pub struct BertAttention {
+    self_attention: BertSelfAttention,
+    output: BertOutput,
+}
+
+/// The feed-forward expansion with GELU.
+#[derive(Module, Debug)]
+pub struct BertIntermediate {
+    dense: Linear,
+}
+
+/// One transformer layer.
+#[derive(Module, Debug)]
+pub struct BertLayer {
+    attention: BertAttention,
+    intermediate: BertIntermediate,
+    output: BertOutput,
+}
+
+impl BertLayer {
+    fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
+        let attended = self.attention.self_attention.forward(x.clone(), mask_bias);
+        let x = self.attention.output.forward(attended, x);
+        let expanded = gelu(self.intermediate.dense.forward(x.clone()));
+        self.output.forward(expanded, x)
+    }
+}
+
+/// The stack of layers.
+#[derive(Module, Debug)]
+pub struct BertEncoder {
+    layer: Vec<BertLayer>,
+}
+
+/// A BERT encoder (no pooler: Marquee pools itself).
+#[derive(Module, Debug)]
+pub struct BertModel {
+    embeddings: BertEmbeddings,
+    encoder: BertEncoder,
+}
+
+impl BertModel {
+    /// Token representations `[batch, len, hidden]` of padded ids with their mask
+    /// (1 for real tokens, 0 for padding).
+    pub fn forward(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<3> {
+        let [batch, len] = ids.dims();
+        // Padding gets a large negative bias so softmax gives it no weight.
+        let mask_bias = (mask.neg() + 1.0).mul_scalar(-1e9).reshape([batch, 1, 1, len]);
+        let x = self.embeddings.forward(ids);
+        self.encoder.layer.iter().fold(x, |x, layer| layer.forward(x, mask_bias.clone()))
+    }
+}
+
+/// Loads HuggingFace BERT weights from `model.safetensors` into `model`. Keys may carry the
+/// `bert.` prefix or not; a pooler and MLM/NSP heads, if present, are ignored. A missing or
+/// mis-shaped tensor is an error naming the file and the tensor.
+pub fn load_pretrained(model: &mut BertModel, weights: &Path) -> Result<()> {
+    let bytes = std::fs::read(weights).map_err(|e| Error::io(weights, e))?;
+    load_pretrained_bytes(model, bytes, &weights.display().to_string())
+}
+
+/// [`load_pretrained`] from bytes in memory; `name` names them in errors.
+pub fn load_pretrained_bytes(model: &mut BertModel, bytes: Vec<u8>, name: &str) -> Result<()> {
+    let fail = |reason: String| Error::Weights { file: name.to_string(), reason };
+    let remapper = KeyRemapper::from_patterns(vec![
+        (r"^bert\.", ""),
+        (r"\.LayerNorm\.", ".layer_norm."),
+        (r"\.attention\.self\.", ".attention.self_attention."),
+    ])
+    .map_err(|e| fail(e.to_string()))?;
+    let mut store = SafetensorsStore::from_bytes(Some(bytes))
+        .with_from_adapter(PyTorchToBurnAdapter)
+        .remap(remapper)
+        .with_regex(r"^(bert\.)?(embeddings|encoder)\.")
+        .skip_enum_variants(true)
+        .allow_partial(true);
+    let result = model.load_from(&mut store).map_err(|e| fail(e.to_string()))?;
+    super::check_applied(&result, r"^(embeddings|encoder)\.", name)
+}
+
+/// How a BERT classifier turns token representations into one vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum BertPooling {
+    /// The `[CLS]` token's representation.
+    Cls,
+    /// The mean over real (unmasked) tokens: what sentence-transformers models are trained for.
+    #[default]
+    Mean,
+}
+
+/// A BERT classifier's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BertClassifierConfig {
+    /// The encoder's shape.
+    pub bert: BertConfig,
+    /// The number of genres.
+    pub num_genres: usize,
+    /// Pooling of the token representations.
+    #[serde(default)]
+    pub pooling: BertPooling,
+    /// Dropout before the head.
+    pub dropout: f64,
+}
+
+impl BertClassifierConfig {
+    /// Builds the classifier with freshly initialised weights.
+    pub fn init(&self, device: &Device) -> BertClassifier {
+        BertClassifier {
+            bert: self.bert.init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            head: LinearConfig::new(self.bert.hidden_size, self.num_genres).init(device),
+            pooling: self.pooling,
+        }
+    }
+}
+
+/// A BERT encoder with pooling, dropout and a linear head over the genres.
+#[derive(Module, Debug)]
+pub struct BertClassifier {
+    /// The encoder.
+    pub bert: BertModel,
+    dropout: Dropout,
+    head: Linear,
+    #[module(skip)]
+    pooling: BertPooling,
+}
+
+impl BertClassifier {
+    /// Pooled features `[batch, hidden]`.
+    pub fn features(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<2> {
+        let tokens = self.bert.forward(ids, mask.clone());
+        let [batch, len, hidden] = tokens.dims();
+        match self.pooling {
+            BertPooling::Cls => tokens.narrow(1, 0, 1).reshape([batch, hidden]),
+            BertPooling::Mean => masked_mean(tokens, mask, batch, len, hidden),
+        }
+    }
+
+    /// Genre logits `[batch, genres]`.
+    pub fn forward(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<2> {
+        self.head_forward(self.features(ids, mask))
+    }
+
+    /// The head alone: logits from pooled features.
+    pub fn head_forward(&self, features: Tensor<2>) -> Tensor<2> {
+        self.head.forward(self.dropout.forward(features))
+    }
+
+    /// The width of [`BertClassifier::features`].
+    pub fn feature_dim(&self) -> usize {
+        self.head.weight.dims()[0]
+    }
+}
+
+/// The mean of `tokens` over positions where `mask` is 1.
+pub fn masked_mean(tokens: Tensor<3>, mask: Tensor<2>, batch: usize, len: usize, hidden: usize) -> Tensor<2> {
+    let weights = mask.reshape([batch, len, 1]);
+    let summed = (tokens * weights.clone()).sum_dim(1).reshape([batch, hidden]);
+    let counts = weights.sum_dim(1).reshape([batch, 1]).clamp_min(1.0);
+    summed / counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// all-MiniLM-L6-v2's `config.json` (the fields Marquee reads).
+    pub(crate) const MINILM_CONFIG: &str = r#"{
+        "hidden_act": "gelu", "hidden_size": 384, "intermediate_size": 1536,
+        "layer_norm_eps": 1e-12, "max_position_embeddings": 512, "num_attention_heads": 12,
+        "num_hidden_layers": 6, "type_vocab_size": 2, "vocab_size": 30522,
+        "hidden_dropout_prob": 0.1, "model_type": "bert"
+    }"#;
+
+    #[test]
+    fn minilm_shapes_and_parameter_count() {
+        let device = Device::flex();
+        let config = BertConfig::from_json(MINILM_CONFIG.as_bytes(), "config.json").unwrap();
+        let encoder = config.init(&device);
+        // all-MiniLM-L6-v2's encoder: 22,565,376 parameters; with HuggingFace's pooler
+        // (384 * 384 + 384, which the checkpoint does not ship) the usual 22.7M.
+        assert_eq!(encoder.num_params(), 22_565_376);
+        assert_eq!(encoder.num_params() + 384 * 384 + 384, 22_713_216);
+        let classifier = BertClassifierConfig { bert: config, num_genres: 20, pooling: BertPooling::Mean, dropout: 0.1 }
+            .init(&device);
+        let ids = Tensor::<2, Int>::zeros([2, 7], &device);
+        let mask = Tensor::<2>::ones([2, 7], &device);
+        assert_eq!(classifier.forward(ids, mask).dims(), [2, 20]);
+    }
+
+    #[test]
+    fn config_errors_name_the_file() {
+        let err = BertConfig::from_json(b"{}", "cfg.json").unwrap_err().to_string();
+        assert!(err.starts_with("config cfg.json: missing field"), "{err}");
+        let relu = MINILM_CONFIG.replace("\"gelu\"", "\"relu\"");
+        let err = BertConfig::from_json(relu.as_bytes(), "cfg.json").unwrap_err().to_string();
+        assert!(err.contains("hidden_act 'relu' is not supported"), "{err}");
+    }
+
+    #[test]
+    fn masked_mean_ignores_padding() {
+        let device = Device::flex();
+        let tokens = Tensor::<3>::from_floats([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]], &device);
+        let mask = Tensor::<2>::from_floats([[1.0, 1.0, 0.0]], &device);
+        let mean = masked_mean(tokens, mask, 1, 3, 2).into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(mean, vec![2.0, 3.0]);
+    }
+}

@@ -1,0 +1,227 @@
+//! EfficientNet-Lite0: a 4.7M-parameter ImageNet backbone small enough for a browser, with
+//! ImageNet's classifier or the design's multi-label head.
+//!
+//! The Lite variant of EfficientNet-B0: no squeeze-excitation, ReLU6 instead of swish, stem (32)
+//! and head (1280) widths fixed; BatchNorm epsilon 1e-3; TensorFlow "SAME" padding (for stride 2
+//! the extra pixel goes bottom/right). Weights are the `efficientnet_pytorch`-named state dict
+//! of `efficientnet-lite0-57934424.pth`, read without executing pickle code (see [`load_pretrained`]).
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::store::{KeyRemapper, ModuleSnapshot, PytorchStore};
+use burn::tensor::activation::relu6;
+use burn::tensor::ops::PadMode;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::head::{ImageHead, ImageHeadConfig};
+use crate::error::{Error, Result};
+
+/// Width of EfficientNet-Lite0's pooled features.
+pub const EFFICIENTNET_FEATURES: usize = 1280;
+
+/// BatchNorm epsilon of the TensorFlow original.
+const BN_EPSILON: f64 = 1e-3;
+
+/// One stage of MBConv blocks: (expand ratio, kernel, stride of the first block, output
+/// channels, repeats).
+const STAGES: [(usize, usize, usize, usize, usize); 7] = [
+    (1, 3, 1, 16, 1),
+    (6, 3, 2, 24, 2),
+    (6, 5, 2, 40, 2),
+    (6, 3, 2, 80, 3),
+    (6, 5, 1, 112, 3),
+    (6, 5, 2, 192, 4),
+    (6, 3, 1, 320, 1),
+];
+
+/// EfficientNet-Lite0's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EfficientNetConfig {
+    /// The classifier.
+    pub head: ImageHeadConfig,
+    /// Keep the backbone's weights (and BatchNorm statistics) fixed during training.
+    pub freeze_backbone: bool,
+}
+
+impl EfficientNetConfig {
+    /// Builds the model with freshly initialised weights.
+    pub fn init(&self, device: &Device) -> EfficientNet {
+        let mut input = 32;
+        let mut blocks = Vec::new();
+        for (expand, kernel, stride, output, repeats) in STAGES {
+            for repeat in 0..repeats {
+                let stride = if repeat == 0 { stride } else { 1 };
+                blocks.push(MbConv::new(input, output, expand, kernel, stride, device));
+                input = output;
+            }
+        }
+        EfficientNet {
+            conv_stem: conv(3, 32, 3, 2, 1, device),
+            bn0: norm(32, device),
+            blocks,
+            conv_head: conv(input, EFFICIENTNET_FEATURES, 1, 1, 1, device),
+            bn1: norm(EFFICIENTNET_FEATURES, device),
+            fc: self.head.init(EFFICIENTNET_FEATURES, device),
+        }
+    }
+}
+
+fn conv(input: usize, output: usize, kernel: usize, stride: usize, groups: usize, device: &Device) -> Conv2d {
+    Conv2dConfig::new([input, output], [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_groups(groups)
+        .with_padding(PaddingConfig2d::Valid)
+        .with_bias(false)
+        .init(device)
+}
+
+fn norm(channels: usize, device: &Device) -> BatchNorm {
+    BatchNormConfig::new(channels).with_epsilon(BN_EPSILON).init(device)
+}
+
+/// Applies `conv` with TensorFlow "SAME" padding: the total padding that keeps
+/// `ceil(size / stride)` outputs, the extra pixel (if odd) at the bottom and right.
+fn same_conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let [_, _, height, width] = x.dims();
+    let (kernel, stride) = (conv.kernel_size[0], conv.stride[0]);
+    let total = |size: usize| ((size.div_ceil(stride) - 1) * stride + kernel).saturating_sub(size);
+    let (ph, pw) = (total(height), total(width));
+    let x = if ph + pw == 0 { x } else { x.pad((pw / 2, pw - pw / 2, ph / 2, ph - ph / 2), PadMode::Constant(0.0)) };
+    conv.forward(x)
+}
+
+/// Inverted residual block: 1x1 expansion (absent when the ratio is 1), depthwise kxk,
+/// 1x1 linear projection; identity shortcut when the shape is kept.
+#[derive(Module, Debug)]
+pub struct MbConv {
+    expand_conv: Option<Conv2d>,
+    bn0: Option<BatchNorm>,
+    depthwise_conv: Conv2d,
+    bn1: BatchNorm,
+    project_conv: Conv2d,
+    bn2: BatchNorm,
+    residual: bool,
+}
+
+impl MbConv {
+    fn new(input: usize, output: usize, expand: usize, kernel: usize, stride: usize, device: &Device) -> Self {
+        let mid = input * expand;
+        let expanded = expand != 1;
+        Self {
+            expand_conv: expanded.then(|| conv(input, mid, 1, 1, 1, device)),
+            bn0: expanded.then(|| norm(mid, device)),
+            depthwise_conv: conv(mid, mid, kernel, stride, mid, device),
+            bn1: norm(mid, device),
+            project_conv: conv(mid, output, 1, 1, 1, device),
+            bn2: norm(output, device),
+            residual: stride == 1 && input == output,
+        }
+    }
+
+    fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let x = match (&self.expand_conv, &self.bn0) {
+            (Some(conv), Some(bn)) => relu6(bn.forward(conv.forward(input.clone()))),
+            _ => input.clone(),
+        };
+        let x = relu6(self.bn1.forward(same_conv(&self.depthwise_conv, x)));
+        let x = self.bn2.forward(self.project_conv.forward(x));
+        if self.residual {
+            x + input
+        } else {
+            x
+        }
+    }
+}
+
+/// EfficientNet-Lite0 with its classifier.
+#[derive(Module, Debug)]
+pub struct EfficientNet {
+    conv_stem: Conv2d,
+    bn0: BatchNorm,
+    blocks: Vec<MbConv>,
+    conv_head: Conv2d,
+    bn1: BatchNorm,
+    fc: ImageHead,
+}
+
+impl EfficientNet {
+    /// Pooled backbone features `[batch, 1280]` of ImageNet-normalised images.
+    pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
+        let x = relu6(self.bn0.forward(same_conv(&self.conv_stem, images)));
+        let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
+        let x = relu6(self.bn1.forward(self.conv_head.forward(x)));
+        let [batch, channels, _, _] = x.dims();
+        x.mean_dim(3).mean_dim(2).reshape([batch, channels])
+    }
+
+    /// Logits `[batch, outputs]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.head_forward(self.features(images))
+    }
+
+    /// The head alone: logits from pooled features.
+    pub fn head_forward(&self, features: Tensor<2>) -> Tensor<2> {
+        self.fc.forward(features)
+    }
+
+    /// Freezes every backbone layer (weights and BatchNorm statistics), leaving the head
+    /// trainable.
+    pub fn freeze_backbone(mut self) -> Self {
+        self.conv_stem = self.conv_stem.freeze();
+        self.bn0 = self.bn0.freeze();
+        self.blocks = std::mem::take(&mut self.blocks).into_iter().map(Module::freeze).collect();
+        self.conv_head = self.conv_head.freeze();
+        self.bn1 = self.bn1.freeze();
+        self
+    }
+}
+
+/// Loads `efficientnet_pytorch`-named weights (a `.pth`, legacy or zip format, read by
+/// burn-store's pickle reader, which never executes code) into the backbone, and into the
+/// classifier too when it is ImageNet's. The names lose their leading underscores
+/// (`_blocks.1._expand_conv` -> `blocks.1.expand_conv`); nothing else changes.
+pub fn load_pretrained(model: &mut EfficientNet, weights: &Path) -> Result<()> {
+    let name = weights.display().to_string();
+    let fail = |reason: String| Error::Weights { file: name.clone(), reason };
+    if !weights.is_file() {
+        return Err(fail("file not found (run scripts/fetch-pretrained.sh)".into()));
+    }
+    let with_fc = matches!(model.fc, ImageHead::Linear(_));
+    let pattern = if with_fc { r"^(conv_stem|bn0|blocks|conv_head|bn1|fc)\." } else { r"^(conv_stem|bn0|blocks|conv_head|bn1)\." };
+    let remapper = KeyRemapper::from_patterns(vec![(r"(^|\.)_", "$1")]).map_err(|e| fail(e.to_string()))?;
+    let mut store = PytorchStore::from_file(weights)
+        .remap(remapper)
+        .with_regex(pattern)
+        .skip_enum_variants(true)
+        .allow_partial(true);
+    let result = model.load_from(&mut store).map_err(|e| fail(e.to_string()))?;
+    super::check_applied(&result, pattern, &name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::parameter_count;
+
+    #[test]
+    fn parameter_count_with_imagenet_head_is_4_65m() {
+        let device = Device::flex();
+        let model = EfficientNetConfig { head: ImageHeadConfig::Imagenet { classes: 1000 }, freeze_backbone: false }.init(&device);
+        // PyTorch's count for the same state dict (the reference script): 4,652,008.
+        assert_eq!(parameter_count(&model), 4_652_008);
+    }
+
+    #[test]
+    fn same_padding_keeps_ceil_of_size_over_stride() {
+        let device = Device::flex();
+        let stride2 = conv(1, 1, 3, 2, 1, &device);
+        assert_eq!(same_conv(&stride2, Tensor::zeros([1, 1, 224, 224], &device)).dims(), [1, 1, 112, 112]);
+        assert_eq!(same_conv(&stride2, Tensor::zeros([1, 1, 7, 9], &device)).dims(), [1, 1, 4, 5]);
+        let k5 = conv(1, 1, 5, 1, 1, &device);
+        assert_eq!(same_conv(&k5, Tensor::zeros([1, 1, 14, 14], &device)).dims(), [1, 1, 14, 14]);
+    }
+}

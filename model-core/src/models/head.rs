@@ -1,0 +1,125 @@
+//! The multi-label head that the pretrained image backbones share: the design's
+//! `features -> 1024 -> 128 -> genres` with ReLU and dropout between.
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// The head's shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MultiLabelHeadConfig {
+    /// Width of the backbone features it reads.
+    pub input: usize,
+    /// Hidden widths, in order (the design: 1024 then 128).
+    pub hidden: Vec<usize>,
+    /// The number of genres.
+    pub num_genres: usize,
+    /// Dropout after each hidden layer.
+    pub dropout: f64,
+}
+
+impl MultiLabelHeadConfig {
+    /// The design's head: `input -> 1024 -> 128 -> num_genres`.
+    pub fn design(input: usize, num_genres: usize, dropout: f64) -> Self {
+        Self { input, hidden: vec![1024, 128], num_genres, dropout }
+    }
+
+    /// Builds the head with freshly initialised weights.
+    pub fn init(&self, device: &Device) -> MultiLabelHead {
+        let mut widths = vec![self.input];
+        widths.extend(&self.hidden);
+        widths.push(self.num_genres);
+        MultiLabelHead {
+            layers: widths.windows(2).map(|w| LinearConfig::new(w[0], w[1]).init(device)).collect(),
+            dropout: DropoutConfig::new(self.dropout).init(),
+        }
+    }
+}
+
+/// Linear layers with ReLU and dropout between them.
+#[derive(Module, Debug)]
+pub struct MultiLabelHead {
+    layers: Vec<Linear>,
+    dropout: Dropout,
+}
+
+impl MultiLabelHead {
+    /// Genre logits `[batch, genres]` from features `[batch, input]`.
+    pub fn forward(&self, features: Tensor<2>) -> Tensor<2> {
+        let last = self.layers.len() - 1;
+        self.layers.iter().enumerate().fold(features, |x, (i, layer)| {
+            let x = layer.forward(x);
+            if i < last {
+                self.dropout.forward(relu(x))
+            } else {
+                x
+            }
+        })
+    }
+}
+
+/// A backbone's classifier: ImageNet's single linear layer (for checking ports against their
+/// reference) or Marquee's multi-label head.
+#[derive(Module, Debug)]
+pub enum ImageHead {
+    /// One linear layer, as in the ImageNet checkpoints.
+    Linear(Linear),
+    /// The design's multi-label head.
+    MultiLabel(MultiLabelHead),
+}
+
+impl ImageHead {
+    /// Logits from pooled features.
+    pub fn forward(&self, features: Tensor<2>) -> Tensor<2> {
+        match self {
+            ImageHead::Linear(linear) => linear.forward(features),
+            ImageHead::MultiLabel(head) => head.forward(features),
+        }
+    }
+}
+
+/// Which head a pretrained image model ends in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ImageHeadConfig {
+    /// ImageNet's linear classifier with this many classes.
+    Imagenet {
+        /// Class count (1000).
+        classes: usize,
+    },
+    /// Marquee's multi-label head.
+    MultiLabel(MultiLabelHeadConfig),
+}
+
+impl ImageHeadConfig {
+    /// Builds the head for features of width `input`.
+    pub fn init(&self, input: usize, device: &Device) -> ImageHead {
+        match self {
+            ImageHeadConfig::Imagenet { classes } => ImageHead::Linear(LinearConfig::new(input, *classes).init(device)),
+            ImageHeadConfig::MultiLabel(config) => ImageHead::MultiLabel(config.init(device)),
+        }
+    }
+
+    /// The number of outputs.
+    pub fn outputs(&self) -> usize {
+        match self {
+            ImageHeadConfig::Imagenet { classes } => *classes,
+            ImageHeadConfig::MultiLabel(config) => config.num_genres,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn design_head_shape_and_count() {
+        let device = Device::flex();
+        let head = MultiLabelHeadConfig::design(2048, 20, 0.5).init(&device);
+        assert_eq!(head.forward(Tensor::zeros([3, 2048], &device)).dims(), [3, 20]);
+        assert_eq!(head.num_params(), 2048 * 1024 + 1024 + 1024 * 128 + 128 + 128 * 20 + 20);
+    }
+}

@@ -1,0 +1,253 @@
+//! ResNet-50 (bottleneck blocks 3-4-6-3, stride on the 3x3 convolution as torchvision does),
+//! compatible with torchvision state dicts, with either ImageNet's 1000-class layer or the
+//! design's multi-label head `2048 -> 1024 -> 128 -> genres`.
+//!
+//! The module tree uses torchvision's names (`conv1`, `bn1`, `layer1.0.conv2`, ...), so loading
+//! needs only two renamings: `downsample.0/1` and `fc` (see [`load_torchvision`]).
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::store::{KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::head::{ImageHead, ImageHeadConfig};
+use crate::error::{Error, Result};
+
+/// Width of ResNet-50's pooled features.
+pub const RESNET50_FEATURES: usize = 2048;
+
+/// A ResNet-50's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResNetConfig {
+    /// Bottleneck blocks per stage (ResNet-50: 3, 4, 6, 3).
+    pub blocks: [usize; 4],
+    /// The classifier.
+    pub head: ImageHeadConfig,
+    /// Keep the backbone's weights (and BatchNorm statistics) fixed during training.
+    pub freeze_backbone: bool,
+}
+
+impl ResNetConfig {
+    /// ResNet-50 with `head`.
+    pub fn resnet50(head: ImageHeadConfig) -> Self {
+        Self { blocks: [3, 4, 6, 3], head, freeze_backbone: true }
+    }
+
+    /// Builds the model with freshly initialised weights.
+    pub fn init(&self, device: &Device) -> ResNet {
+        let mut in_channels = 64;
+        let mut stage = |index: usize| -> Vec<Bottleneck> {
+            let width = 64 << index;
+            let stride = if index == 0 { 1 } else { 2 };
+            (0..self.blocks[index])
+                .map(|block| {
+                    let b = Bottleneck::new(in_channels, width, if block == 0 { stride } else { 1 }, device);
+                    in_channels = width * 4;
+                    b
+                })
+                .collect()
+        };
+        let (layer1, layer2, layer3, layer4) = (stage(0), stage(1), stage(2), stage(3));
+        ResNet {
+            conv1: conv(3, 64, 7, 2, 3, device),
+            bn1: BatchNormConfig::new(64).init(device),
+            maxpool: MaxPool2dConfig::new([3, 3])
+                .with_strides([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(),
+            layer1,
+            layer2,
+            layer3,
+            layer4,
+            avgpool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+            fc: self.head.init(RESNET50_FEATURES, device),
+        }
+    }
+}
+
+fn conv(input: usize, output: usize, kernel: usize, stride: usize, padding: usize, device: &Device) -> Conv2d {
+    Conv2dConfig::new([input, output], [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(padding, padding, padding, padding))
+        .with_bias(false)
+        .init(device)
+}
+
+/// The 1x1 convolution and BatchNorm that match a block's shortcut to its output.
+#[derive(Module, Debug)]
+pub struct Downsample {
+    conv: Conv2d,
+    bn: BatchNorm,
+}
+
+/// 1x1 reduce, 3x3 (carrying the stride), 1x1 expand (x4), with a residual connection.
+#[derive(Module, Debug)]
+pub struct Bottleneck {
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    conv2: Conv2d,
+    bn2: BatchNorm,
+    conv3: Conv2d,
+    bn3: BatchNorm,
+    downsample: Option<Downsample>,
+}
+
+impl Bottleneck {
+    fn new(input: usize, width: usize, stride: usize, device: &Device) -> Self {
+        let output = width * 4;
+        let downsample = (stride != 1 || input != output).then(|| Downsample {
+            conv: conv(input, output, 1, stride, 0, device),
+            bn: BatchNormConfig::new(output).init(device),
+        });
+        Self {
+            conv1: conv(input, width, 1, 1, 0, device),
+            bn1: BatchNormConfig::new(width).init(device),
+            conv2: conv(width, width, 3, stride, 1, device),
+            bn2: BatchNormConfig::new(width).init(device),
+            conv3: conv(width, output, 1, 1, 0, device),
+            bn3: BatchNormConfig::new(output).init(device),
+            downsample,
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let shortcut = match &self.downsample {
+            Some(d) => d.bn.forward(d.conv.forward(x.clone())),
+            None => x.clone(),
+        };
+        let y = relu(self.bn1.forward(self.conv1.forward(x)));
+        let y = relu(self.bn2.forward(self.conv2.forward(y)));
+        let y = self.bn3.forward(self.conv3.forward(y));
+        relu(y + shortcut)
+    }
+}
+
+/// ResNet-50 with its classifier.
+#[derive(Module, Debug)]
+pub struct ResNet {
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    maxpool: MaxPool2d,
+    layer1: Vec<Bottleneck>,
+    layer2: Vec<Bottleneck>,
+    layer3: Vec<Bottleneck>,
+    layer4: Vec<Bottleneck>,
+    avgpool: AdaptiveAvgPool2d,
+    fc: ImageHead,
+}
+
+impl ResNet {
+    /// Pooled backbone features `[batch, 2048]` of ImageNet-normalised images.
+    pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
+        let x = self.maxpool.forward(relu(self.bn1.forward(self.conv1.forward(images))));
+        let stages = [&self.layer1, &self.layer2, &self.layer3, &self.layer4];
+        let x = stages.iter().flat_map(|s| s.iter()).fold(x, |x, block| block.forward(x));
+        self.avgpool.forward(x).flatten(1, 3)
+    }
+
+    /// Logits `[batch, outputs]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.head_forward(self.features(images))
+    }
+
+    /// The head alone: logits from pooled features.
+    pub fn head_forward(&self, features: Tensor<2>) -> Tensor<2> {
+        self.fc.forward(features)
+    }
+
+    /// Freezes every backbone layer (weights and BatchNorm statistics), leaving the head
+    /// trainable.
+    pub fn freeze_backbone(mut self) -> Self {
+        self.conv1 = self.conv1.freeze();
+        self.bn1 = self.bn1.freeze();
+        for stage in [&mut self.layer1, &mut self.layer2, &mut self.layer3, &mut self.layer4] {
+            *stage = std::mem::take(stage).into_iter().map(Module::freeze).collect();
+        }
+        self
+    }
+}
+
+/// torchvision's names to Marquee's: the shortcut's `downsample.0` (conv) and `downsample.1`
+/// (BatchNorm); everything else already matches. The `fc` classifier is only loaded when the
+/// model keeps ImageNet's head.
+fn torchvision_remapper() -> KeyRemapper {
+    KeyRemapper::from_patterns(vec![(r"\.downsample\.0\.", ".downsample.conv."), (r"\.downsample\.1\.", ".downsample.bn.")])
+        .expect("static patterns")
+}
+
+/// Loads a torchvision ResNet-50 state dict (`.pth`, or `.safetensors` such as timm's
+/// `resnet50.tv2_in1k`) into `model`'s backbone, and into its classifier too when that is
+/// ImageNet's. A missing or mis-shaped tensor is an error naming the file and the tensor.
+pub fn load_torchvision(model: &mut ResNet, weights: &Path) -> Result<()> {
+    let name = weights.display().to_string();
+    let fail = |reason: String| Error::Weights { file: name.clone(), reason };
+    if !weights.is_file() {
+        return Err(fail("file not found".into()));
+    }
+    let with_fc = matches!(model.fc, ImageHead::Linear(_));
+    let pattern = if with_fc { r"^(conv1|bn1|layer\d|fc)\." } else { r"^(conv1|bn1|layer\d)\." };
+    let is_safetensors = weights.extension().is_some_and(|e| e == "safetensors");
+    let result = if is_safetensors {
+        let mut store = SafetensorsStore::from_file(weights)
+            .with_from_adapter(PyTorchToBurnAdapter)
+            .remap(torchvision_remapper())
+            .with_regex(pattern)
+            .skip_enum_variants(true)
+            .allow_partial(true);
+        model.load_from(&mut store).map_err(|e| fail(e.to_string()))?
+    } else {
+        let mut store = PytorchStore::from_file(weights)
+            .remap(torchvision_remapper())
+            .with_regex(pattern)
+            .skip_enum_variants(true)
+            .allow_partial(true);
+        model.load_from(&mut store).map_err(|e| fail(e.to_string()))?
+    };
+    super::check_applied(&result, pattern, &name)
+}
+
+/// Loads torchvision-named tensors already in safetensors bytes (used by the parity test and
+/// by converters).
+pub fn load_torchvision_safetensors_bytes(model: &mut ResNet, bytes: Vec<u8>, name: &str) -> Result<()> {
+    let with_fc = matches!(model.fc, ImageHead::Linear(_));
+    let pattern = if with_fc { r"^(conv1|bn1|layer\d|fc)\." } else { r"^(conv1|bn1|layer\d)\." };
+    let mut store = SafetensorsStore::from_bytes(Some(bytes))
+        .with_from_adapter(PyTorchToBurnAdapter)
+        .remap(torchvision_remapper())
+        .with_regex(pattern)
+        .skip_enum_variants(true)
+        .allow_partial(true);
+    let result = model
+        .load_from(&mut store)
+        .map_err(|e| Error::Weights { file: name.to_string(), reason: e.to_string() })?;
+    super::check_applied(&result, pattern, name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::parameter_count;
+
+    #[test]
+    fn resnet50_parameter_count_with_imagenet_head_is_25_6m() {
+        let device = Device::flex();
+        let model = ResNetConfig::resnet50(ImageHeadConfig::Imagenet { classes: 1000 }).init(&device);
+        assert_eq!(parameter_count(&model), 25_557_032);
+    }
+
+    #[test]
+    fn design_head_shapes() {
+        let device = Device::flex();
+        let head = ImageHeadConfig::MultiLabel(super::super::head::MultiLabelHeadConfig::design(2048, 20, 0.5));
+        let model = ResNetConfig::resnet50(head).init(&device).freeze_backbone();
+        let images = Tensor::<4>::zeros([1, 3, 64, 64], &device);
+        assert_eq!(model.forward(images).dims(), [1, 20]);
+        assert!(!model.conv1.weight.is_require_grad());
+    }
+}

@@ -1,0 +1,143 @@
+//! SimpleCNN: the design's from-scratch poster classifier. Four blocks of Conv2d(3x3, padding 1,
+//! no bias) + BatchNorm + ReLU + MaxPool(2) with 32, 64, 128, 256 channels, global average
+//! pooling, dropout and a linear layer to the genres.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// SimpleCNN's hyper-parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimpleCnnConfig {
+    /// The number of genres it predicts.
+    pub num_genres: usize,
+    /// Output channels of the four convolution blocks.
+    #[serde(default = "default_channels")]
+    pub channels: [usize; 4],
+    /// Dropout before the linear layer.
+    #[serde(default = "default_dropout")]
+    pub dropout: f64,
+}
+
+fn default_channels() -> [usize; 4] {
+    [32, 64, 128, 256]
+}
+
+fn default_dropout() -> f64 {
+    0.5
+}
+
+impl SimpleCnnConfig {
+    /// The design's SimpleCNN for `num_genres` genres.
+    pub fn new(num_genres: usize) -> Self {
+        Self { num_genres, channels: default_channels(), dropout: default_dropout() }
+    }
+
+    /// Builds the model with freshly initialised weights.
+    pub fn init(&self, device: &Device) -> SimpleCnn {
+        let mut input = 3;
+        let blocks = self
+            .channels
+            .iter()
+            .map(|&output| {
+                let block = ConvBlock {
+                    conv: Conv2dConfig::new([input, output], [3, 3])
+                        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                        .with_bias(false)
+                        .init(device),
+                    norm: BatchNormConfig::new(output).init(device),
+                    pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+                };
+                input = output;
+                block
+            })
+            .collect();
+        SimpleCnn {
+            blocks,
+            pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            head: LinearConfig::new(input, self.num_genres).init(device),
+        }
+    }
+}
+
+/// Conv2d + BatchNorm + ReLU + MaxPool.
+#[derive(Module, Debug)]
+pub struct ConvBlock {
+    conv: Conv2d,
+    norm: BatchNorm,
+    pool: MaxPool2d,
+}
+
+impl ConvBlock {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.pool.forward(relu(self.norm.forward(self.conv.forward(x))))
+    }
+}
+
+/// The SimpleCNN model.
+#[derive(Module, Debug)]
+pub struct SimpleCnn {
+    blocks: Vec<ConvBlock>,
+    pool: AdaptiveAvgPool2d,
+    dropout: Dropout,
+    head: Linear,
+}
+
+impl SimpleCnn {
+    /// Pooled features `[batch, 256]` of normalised images `[batch, 3, H, W]`.
+    pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
+        let x = self.blocks.iter().fold(images, |x, block| block.forward(x));
+        self.pool.forward(x).flatten(1, 3)
+    }
+
+    /// Genre logits `[batch, genres]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.head_forward(self.features(images))
+    }
+
+    /// The head alone: logits from pooled features.
+    pub fn head_forward(&self, features: Tensor<2>) -> Tensor<2> {
+        self.head.forward(self.dropout.forward(features))
+    }
+
+    /// The width of [`SimpleCnn::features`].
+    pub fn feature_dim(&self) -> usize {
+        self.head.weight.dims()[0]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::parameter_count;
+
+    /// PyTorch's count for the same layers: convs without bias (3*32 + 32*64 + 64*128 +
+    /// 128*256) * 9, BatchNorm weight and bias 2 * (32 + 64 + 128 + 256), Linear 256 * N + N.
+    fn pytorch_count(n: usize) -> usize {
+        (3 * 32 + 32 * 64 + 64 * 128 + 128 * 256) * 9 + 2 * (32 + 64 + 128 + 256) + 256 * n + n
+    }
+
+    #[test]
+    fn parameter_count_equals_pytorch() {
+        let device = Device::flex();
+        for n in [20, 14] {
+            let model = SimpleCnnConfig::new(n).init(&device);
+            assert_eq!(parameter_count(&model), pytorch_count(n));
+        }
+        assert_eq!(pytorch_count(20), 394_036);
+    }
+
+    #[test]
+    fn forward_shapes() {
+        let device = Device::flex();
+        let model = SimpleCnnConfig::new(20).init(&device);
+        let images = Tensor::<4>::zeros([2, 3, 64, 48], &device);
+        assert_eq!(model.features(images.clone()).dims(), [2, 256]);
+        assert_eq!(model.forward(images).dims(), [2, 20]);
+    }
+}

@@ -1,0 +1,59 @@
+//! Helpers shared by the end-to-end tests in `tests/tests/`: where the `marquee` binary, the
+//! real movie set and the pretrained weights are.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `marquee` binary that `cargo test --workspace` built beside this test executable.
+pub fn marquee_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/marquee
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let bin = profile_dir.join(format!("marquee{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.is_file(), "{} is missing: run `cargo test --workspace` (it builds the CLI)", bin.display());
+    bin
+}
+
+/// Runs `marquee` with `args`, returning its output; panics with its stderr if it fails.
+pub fn marquee_ok<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let output = Command::new(marquee_bin()).args(args).output().expect("run marquee");
+    assert!(
+        output.status.success(),
+        "marquee failed:\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// The real movie set: `$MARQUEE_DATA`, or `../shared/data/movies` beside the repository.
+pub fn movies_dir() -> PathBuf {
+    std::env::var_os("MARQUEE_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/movies"))
+}
+
+/// Where `scripts/fetch-pretrained.sh` put the pretrained weights.
+pub fn pretrained_dir() -> PathBuf {
+    let cache = std::env::var_os("MARQUEE_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache").join("marquee")
+    });
+    cache.join("pretrained")
+}
+
+/// A pretrained file, or a panic telling how to fetch it.
+pub fn pretrained(relative: &str) -> PathBuf {
+    let path = pretrained_dir().join(relative);
+    assert!(path.exists(), "{} is missing: run scripts/fetch-pretrained.sh", path.display());
+    path
+}
+
+/// The per-epoch metrics a run wrote.
+pub fn run_history(run: &Path) -> Vec<serde_json::Value> {
+    let bytes = std::fs::read(run.join("metrics.json")).expect("metrics.json");
+    serde_json::from_slice(&bytes).expect("metrics.json is JSON")
+}

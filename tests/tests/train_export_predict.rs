@@ -1,0 +1,143 @@
+//! Train -> export -> predict on 64 real movies: a small fusion (LSTM + SimpleCNN) is trained
+//! through the CLI, exported in f32 and f16, and must predict what the run's own bundle
+//! predicts; a run killed mid-way and resumed must end exactly like an unbroken one.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use marquee_e2e::{marquee_bin, marquee_ok, movies_dir, run_history};
+
+const POSTER: &str = "posters/tt0012349.jpg";
+const PLOT: &str = "A tramp cares for a boy after he's abandoned as a newborn by his mother.";
+
+fn train_args(model: &str, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["train", "--model", model, "--limit", "64", "--seed", "7", "--data"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.push(movies_dir().display().to_string());
+    args.push("--out".into());
+    args.push(out.display().to_string());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn predict_json(bundle: &Path, poster: Option<&Path>, plot: Option<&str>) -> serde_json::Value {
+    let mut args = vec!["predict".to_string(), "--json".into(), "--bundle".into(), bundle.display().to_string()];
+    if let Some(poster) = poster {
+        args.extend(["--poster".into(), poster.display().to_string()]);
+    }
+    if let Some(plot) = plot {
+        args.extend(["--plot".into(), plot.to_string()]);
+    }
+    serde_json::from_slice(&marquee_ok(args).stdout).unwrap()
+}
+
+fn probabilities(prediction: &serde_json::Value) -> Vec<(String, f64)> {
+    let mut genres: Vec<(String, f64)> = prediction["genres"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["genre"].as_str().unwrap().to_string(), g["probability"].as_f64().unwrap()))
+        .collect();
+    genres.sort_by(|a, b| a.0.cmp(&b.0));
+    genres
+}
+
+fn assert_close(a: &[(String, f64)], b: &[(String, f64)], tolerance: f64) {
+    assert_eq!(a.len(), b.len());
+    for ((ga, pa), (gb, pb)) in a.iter().zip(b) {
+        assert_eq!(ga, gb);
+        assert!((pa - pb).abs() <= tolerance, "{ga}: {pa} vs {pb} (tolerance {tolerance})");
+    }
+}
+
+#[test]
+fn fusion_trains_exports_and_predicts_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lstm = tmp.path().join("lstm");
+    let cnn = tmp.path().join("cnn");
+    let fusion = tmp.path().join("fusion");
+    marquee_ok(train_args("lstm", &lstm, &["--epochs", "2"]));
+    marquee_ok(train_args("cnn", &cnn, &["--epochs", "1"]));
+    let fusion_args = [
+        "--epochs",
+        "5",
+        "--text-model",
+        lstm.to_str().unwrap(),
+        "--image-model",
+        cnn.to_str().unwrap(),
+    ];
+    marquee_ok(train_args("fusion", &fusion, &fusion_args));
+
+    for file in ["config.json", "genres.json", "thresholds.json", "metrics.csv", "metrics.json", "curves.png", "genre_f1.png", "test_metrics.json", "bundle/manifest.json", "bundle/model.safetensors", "bundle/vocab.json"] {
+        assert!(fusion.join(file).is_file(), "the run lacks {file}");
+    }
+    let history = run_history(&fusion);
+    let first = history.first().unwrap()["train_loss"].as_f64().unwrap();
+    let last = history.last().unwrap()["train_loss"].as_f64().unwrap();
+    assert!(last < first, "the fusion head's loss must fall: {first} -> {last}");
+
+    let f32_bundle = tmp.path().join("export-f32");
+    let f16_bundle = tmp.path().join("export-f16");
+    marquee_ok(["export", "--run", fusion.to_str().unwrap(), "--out", f32_bundle.to_str().unwrap()]);
+    marquee_ok(["export", "--run", fusion.to_str().unwrap(), "--out", f16_bundle.to_str().unwrap(), "--f16"]);
+
+    let poster = movies_dir().join(POSTER);
+    let before = predict_json(&fusion.join("bundle"), Some(&poster), Some(PLOT));
+    assert_eq!(before["route"], "full");
+    let expected = probabilities(&before);
+    assert_close(&probabilities(&predict_json(&f32_bundle, Some(&poster), Some(PLOT))), &expected, 1e-5);
+    assert_close(&probabilities(&predict_json(&f16_bundle, Some(&poster), Some(PLOT))), &expected, 1e-2);
+    let f16_size = std::fs::metadata(f16_bundle.join("model.safetensors")).unwrap().len();
+    let f32_size = std::fs::metadata(f32_bundle.join("model.safetensors")).unwrap().len();
+    assert!(f16_size * 10 < f32_size * 6, "f16 weights ({f16_size} B) must be about half of f32 ({f32_size} B)");
+
+    // Either input alone: the fusion bundle answers with the branch it has.
+    assert_eq!(predict_json(&f32_bundle, None, Some(PLOT))["route"], "text-branch");
+    assert_eq!(predict_json(&f32_bundle, Some(&poster), None)["route"], "image-branch");
+
+    // eval --json carries the contract's keys.
+    let eval = marquee_ok(["eval", "--json", "--split", "all", "--bundle", f32_bundle.to_str().unwrap(), "--data", movies_dir().to_str().unwrap()]);
+    let report: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    for key in ["micro_f1", "macro_f1", "weighted_f1", "samples_f1", "hamming_loss", "subset_accuracy", "per_genre"] {
+        assert!(!report[key].is_null(), "eval --json lacks {key}");
+    }
+    assert_eq!(report["movies"], 6749);
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let unbroken = tmp.path().join("unbroken");
+    let killed = tmp.path().join("killed");
+    let extra = ["--epochs", "3", "--patience", "0"];
+    marquee_ok(train_args("cnn", &unbroken, &extra));
+
+    let mut child = Command::new(marquee_bin()).args(train_args("cnn", &killed, &extra)).spawn().unwrap();
+    let state = killed.join("checkpoint/state.json");
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while !state.exists() {
+        assert!(Instant::now() < deadline, "no checkpoint after 10 minutes");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!killed.join("bundle").exists(), "the run was killed before it finished");
+
+    marquee_ok(["train", "--resume", killed.to_str().unwrap()]);
+    let read = |run: &Path, file: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(run.join(file)).unwrap()).unwrap()
+    };
+    assert_eq!(read(&killed, "thresholds.json"), read(&unbroken, "thresholds.json"));
+    let (a, b) = (read(&killed, "test_metrics.json"), read(&unbroken, "test_metrics.json"));
+    for key in ["micro_f1", "macro_f1", "weighted_f1", "samples_f1", "hamming_loss"] {
+        assert_eq!(a[key], b[key], "{key} differs after resume");
+    }
+    let losses = |run: &Path| -> Vec<f64> {
+        run_history(run).iter().map(|r| r["train_loss"].as_f64().unwrap()).collect()
+    };
+    assert_eq!(losses(&killed), losses(&unbroken));
+}

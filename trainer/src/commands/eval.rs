@@ -1,0 +1,129 @@
+//! `marquee eval`: any bundle on any data folder, on its test split or on everything.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use model_core::bundle::Bundle;
+use model_core::data::{Dataset, GenreVocab, LoadOptions, PosterCheck, SplitConfig};
+use model_core::inference::Predictor;
+use serde::Serialize;
+
+use crate::device::DeviceChoice;
+use crate::train::examples::prepare;
+use crate::train::fit::{predict, score};
+
+/// Which movies to evaluate on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalSplit {
+    /// The test split (by the split the bundle was trained with).
+    Test,
+    /// The validation split.
+    Validation,
+    /// Every usable movie.
+    All,
+}
+
+/// Arguments of `marquee eval`.
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// The bundle folder.
+    #[arg(long)]
+    bundle: PathBuf,
+    /// The data set folder.
+    #[arg(long)]
+    data: PathBuf,
+    /// Which movies.
+    #[arg(long, value_enum, default_value = "test")]
+    split: EvalSplit,
+    /// Print JSON (keys micro_f1, macro_f1, weighted_f1, samples_f1, hamming_loss,
+    /// subset_accuracy, per_genre, ...).
+    #[arg(long)]
+    json: bool,
+    /// Where to run.
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceChoice,
+    /// Movies per batch.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+}
+
+#[derive(Serialize)]
+struct EvalOutput<'a> {
+    model: &'a str,
+    data: &'a PathBuf,
+    split: String,
+    #[serde(flatten)]
+    report: &'a model_core::metrics::MultiLabelReport,
+    unknown_genres: Vec<String>,
+    bad_rows: usize,
+}
+
+/// Runs `marquee eval`.
+pub fn run(args: EvalArgs) -> Result<()> {
+    let bundle = Bundle::read_dir(&args.bundle)?;
+    let split: SplitConfig = bundle
+        .manifest
+        .info
+        .get("split")
+        .and_then(|s| serde_json::from_value(s.clone()).ok())
+        .unwrap_or_default();
+    let device = args.device.device();
+    let predictor = Predictor::new(bundle, device.clone())?;
+    let dataset = Dataset::load(&args.data, LoadOptions { strict: false, posters: PosterCheck::Exists })?;
+    let genres = GenreVocab { genres: predictor.genres().to_vec() };
+    let unknown: BTreeSet<String> = dataset
+        .movies
+        .iter()
+        .flat_map(|m| m.genres.iter())
+        .filter(|g| genres.index_of(g).is_none())
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        eprintln!(
+            "genres the bundle does not know (ignored): {}",
+            unknown.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    let examples = prepare(&dataset, &split, &genres, predictor.text.as_ref(), predictor.image.as_ref())?;
+    let selected = match args.split {
+        EvalSplit::Test => examples.test,
+        EvalSplit::Validation => examples.validation,
+        EvalSplit::All => examples.all().cloned().collect(),
+    };
+    if selected.is_empty() {
+        anyhow::bail!("no movies in the {:?} split of {}", args.split, args.data.display());
+    }
+    let (probabilities, _) = predict(
+        &predictor.model,
+        &selected,
+        predictor.text.as_ref(),
+        predictor.image.as_ref(),
+        &device,
+        args.batch_size,
+        "evaluating",
+    );
+    let report = score(&probabilities, &selected, &predictor.bundle.manifest.thresholds, &genres.genres);
+    if args.json {
+        let output = EvalOutput {
+            model: &predictor.bundle.manifest.name,
+            data: &args.data,
+            split: format!("{:?}", args.split).to_lowercase(),
+            report: &report,
+            unknown_genres: unknown.into_iter().collect(),
+            bad_rows: dataset.bad_rows.len(),
+        };
+        println!("{}", serde_json::to_string_pretty(&output)?);
+        return Ok(());
+    }
+    println!("{} on {} ({:?} split, {} movies)", predictor.bundle.manifest.name, args.data.display(), args.split, report.movies);
+    println!(
+        "micro-F1 {:.4}  macro-F1 {:.4}  weighted-F1 {:.4}  samples-F1 {:.4}  Hamming {:.4}  subset accuracy {:.4}",
+        report.micro_f1, report.macro_f1, report.weighted_f1, report.samples_f1, report.hamming_loss, report.subset_accuracy
+    );
+    println!("\n{:<18} {:>9} {:>7} {:>6} {:>8}", "genre", "precision", "recall", "F1", "support");
+    for g in &report.per_genre {
+        println!("{:<18} {:>9.3} {:>7.3} {:>6.3} {:>8}", g.genre, g.precision, g.recall, g.f1, g.support);
+    }
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! One module per subcommand, each a thin layer over `model-core` and `train`.
+
+pub mod eval;
+pub mod export;
+pub mod grid;
+pub mod predict;
+pub mod stats;
+pub mod train;

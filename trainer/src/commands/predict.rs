@@ -1,0 +1,72 @@
+//! `marquee predict`: one movie's genres from a bundle.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use model_core::bundle::Bundle;
+use model_core::inference::Predictor;
+
+use crate::device::DeviceChoice;
+
+/// Arguments of `marquee predict`.
+#[derive(clap::Args)]
+pub struct PredictArgs {
+    /// The bundle folder.
+    #[arg(long)]
+    bundle: PathBuf,
+    /// The poster (JPEG, PNG or WebP).
+    #[arg(long)]
+    poster: Option<PathBuf>,
+    /// The plot.
+    #[arg(long, conflicts_with = "plot_file")]
+    plot: Option<String>,
+    /// A file holding the plot.
+    #[arg(long)]
+    plot_file: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Where to run.
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceChoice,
+}
+
+/// Runs `marquee predict`.
+pub fn run(args: PredictArgs) -> Result<()> {
+    let plot = match (&args.plot, &args.plot_file) {
+        (Some(plot), _) => Some(plot.clone()),
+        (None, Some(file)) => Some(std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?),
+        (None, None) => None,
+    };
+    if args.poster.is_none() && plot.is_none() {
+        bail!("give --poster, --plot (or --plot-file), or both");
+    }
+    let poster = match &args.poster {
+        Some(path) => Some((std::fs::read(path).with_context(|| format!("reading {}", path.display()))?, path.display().to_string())),
+        None => None,
+    };
+    let predictor = Predictor::new(Bundle::read_dir(&args.bundle)?, args.device.device())?;
+    let (answers, route) = predictor.predict(poster.as_ref().map(|(b, n)| (b.as_slice(), n.as_str())), plot.as_deref())?;
+    if args.json {
+        let out = serde_json::json!({
+            "model": predictor.bundle.manifest.name,
+            "route": route,
+            "genres": answers,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!("{} ({route:?})", predictor.bundle.manifest.name);
+    let widest = answers.iter().map(|a| a.genre.len()).max().unwrap_or(0);
+    for answer in &answers {
+        let bar = "█".repeat((answer.probability * 30.0).round() as usize);
+        let mark = if answer.predicted { "✔" } else { " " };
+        println!(
+            "{mark} {:<widest$}  {:>5.1}%  (threshold {:>4.0}%)  {bar}",
+            answer.genre,
+            answer.probability * 100.0,
+            answer.threshold * 100.0
+        );
+    }
+    Ok(())
+}

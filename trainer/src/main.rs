@@ -1,0 +1,59 @@
+//! `marquee`: the command line over `model-core`. This file parses arguments and dispatches;
+//! the work lives in `commands/`.
+
+mod commands;
+mod device;
+mod paths;
+mod train;
+
+use clap::{Parser, Subcommand};
+
+/// Marquee tells a movie's genres from its poster and its plot.
+#[derive(Parser)]
+#[command(name = "marquee", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Inspect a data set.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Train a model and write a run folder (checkpoints, metrics, plots, bundle).
+    Train(commands::train::TrainArgs),
+    /// Evaluate a bundle on a data set.
+    Eval(commands::eval::EvalArgs),
+    /// Classify one movie with a bundle.
+    Predict(commands::predict::PredictArgs),
+    /// Write a run's best model as a bundle (f32 or f16).
+    Export(commands::export::ExportArgs),
+    /// Grid-search a pretrained image backbone's head (dropout, lr, weight decay, freezing).
+    Grid(commands::grid::GridArgs),
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Movie count, genres with counts, labels per movie, splits and bad rows.
+    Stats(commands::stats::StatsArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Data(DataCommand::Stats(args)) => commands::stats::run(args),
+        Command::Train(args) => commands::train::run(args),
+        Command::Eval(args) => commands::eval::run(args),
+        Command::Predict(args) => commands::predict::run(args),
+        Command::Export(args) => commands::export::run(args),
+        Command::Grid(args) => commands::grid::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

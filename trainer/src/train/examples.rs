@@ -1,0 +1,197 @@
+//! Training examples: each movie's tokens, resized poster and multi-hot target, prepared once
+//! (posters decoded on all cores), and the batches made from them.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use burn::tensor::{Device, Tensor, TensorData};
+use image::RgbImage;
+use model_core::data::{map_parallel, Dataset, GenreVocab, Movie, Split, SplitConfig};
+use model_core::models::Batch;
+use model_core::preprocess::image::{decode_image, ImagePreprocessing};
+use model_core::preprocess::{images_to_tensor, TextPreprocessor};
+
+use super::progress;
+use super::rng::Rng;
+
+/// One movie, ready to batch.
+#[derive(Debug, Clone)]
+pub struct Example {
+    /// The movie's id.
+    pub id: String,
+    /// The plot's token ids, for models that read plots.
+    pub tokens: Option<Vec<u32>>,
+    /// The poster resized to the model's square, for models that read posters.
+    pub poster: Option<Arc<RgbImage>>,
+    /// Multi-hot genres.
+    pub target: Vec<f32>,
+    /// Cached output of a frozen text part.
+    pub text_cached: Option<Arc<Vec<f32>>>,
+    /// Cached output of a frozen image part.
+    pub image_cached: Option<Arc<Vec<f32>>>,
+}
+
+/// The examples of the three splits.
+#[derive(Debug, Clone, Default)]
+pub struct SplitExamples {
+    /// Fits the weights.
+    pub train: Vec<Example>,
+    /// Tunes thresholds, epochs and hyper-parameters.
+    pub validation: Vec<Example>,
+    /// Only reported.
+    pub test: Vec<Example>,
+}
+
+impl SplitExamples {
+    /// All examples of every split.
+    pub fn all_mut(&mut self) -> impl Iterator<Item = &mut Example> {
+        self.train.iter_mut().chain(self.validation.iter_mut()).chain(self.test.iter_mut())
+    }
+
+    /// All examples of every split.
+    pub fn all(&self) -> impl Iterator<Item = &Example> {
+        self.train.iter().chain(self.validation.iter()).chain(self.test.iter())
+    }
+}
+
+/// Prepares the examples of `dataset`: tokenises plots with `text` and decodes and resizes
+/// posters to `image`'s size, with a progress bar. Posters that fail to decode were already
+/// moved to the data set's bad rows when it was loaded with poster decoding.
+pub fn prepare(
+    dataset: &Dataset,
+    split: &SplitConfig,
+    genres: &GenreVocab,
+    text: Option<&TextPreprocessor>,
+    image: Option<&ImagePreprocessing>,
+) -> Result<SplitExamples> {
+    let movies: Vec<&Movie> = dataset.movies.iter().collect();
+    let bar = progress::bar(movies.len() as u64, "preparing movies");
+    let prepared: Vec<Result<Example>> = map_parallel(&movies, |movie| {
+        let result = prepare_one(movie, genres, text, image);
+        bar.inc(1);
+        result
+    });
+    bar.finish_and_clear();
+    let mut examples = SplitExamples::default();
+    for (movie, example) in movies.iter().zip(prepared) {
+        let example = example?;
+        match dataset.split_of(movie, split) {
+            Split::Train => examples.train.push(example),
+            Split::Validation => examples.validation.push(example),
+            Split::Test => examples.test.push(example),
+        }
+    }
+    Ok(examples)
+}
+
+fn prepare_one(
+    movie: &Movie,
+    genres: &GenreVocab,
+    text: Option<&TextPreprocessor>,
+    image: Option<&ImagePreprocessing>,
+) -> Result<Example> {
+    let tokens = text.map(|t| t.encode(&movie.overview)).transpose()?;
+    let poster = match image {
+        Some(pre) => {
+            let bytes = std::fs::read(&movie.poster)
+                .map_err(|e| anyhow::anyhow!("poster {}: {e}", movie.poster.display()))?;
+            let decoded = decode_image(&bytes, &movie.poster.display().to_string())?;
+            let size = pre.size;
+            let resized = image::imageops::resize(&decoded, size, size, image::imageops::FilterType::Triangle);
+            Some(Arc::new(resized))
+        }
+        None => None,
+    };
+    Ok(Example {
+        id: movie.id.clone(),
+        tokens,
+        poster,
+        target: genres.encode(&movie.genres),
+        text_cached: None,
+        image_cached: None,
+    })
+}
+
+/// Light augmentation of a resized poster: a horizontal flip half of the time and a shift of
+/// up to an eighth of the side, edges repeated.
+fn augment(poster: &RgbImage, rng: &mut Rng) -> RgbImage {
+    let (w, h) = poster.dimensions();
+    let flip = rng.next_f32() < 0.5;
+    let max_shift = (w / 8) as i64;
+    let dx = rng.below(2 * max_shift as usize + 1) as i64 - max_shift;
+    let dy = rng.below(2 * max_shift as usize + 1) as i64 - max_shift;
+    RgbImage::from_fn(w, h, |x, y| {
+        let sx = if flip { w as i64 - 1 - x as i64 } else { x as i64 };
+        let sx = (sx + dx).clamp(0, w as i64 - 1) as u32;
+        let sy = (y as i64 + dy).clamp(0, h as i64 - 1) as u32;
+        *poster.get_pixel(sx, sy)
+    })
+}
+
+/// Builds a batch of `examples` on `device`: cached outputs where the examples have them,
+/// else tokens and normalised posters (augmented when `rng` is given). Returns the batch and
+/// its targets `[batch, genres]`.
+pub fn batch(
+    examples: &[&Example],
+    text: Option<&TextPreprocessor>,
+    image: Option<&ImagePreprocessing>,
+    device: &Device,
+    mut rng: Option<&mut Rng>,
+) -> (Batch, Tensor<2>) {
+    let genres = examples[0].target.len();
+    let stack = |rows: Vec<&[f32]>| -> Tensor<2> {
+        let width = rows[0].len();
+        let flat: Vec<f32> = rows.concat();
+        Tensor::from_data(TensorData::new(flat, [examples.len(), width]), device)
+    };
+    let targets = stack(examples.iter().map(|e| e.target.as_slice()).collect());
+
+    let text_cached = examples[0].text_cached.is_some().then(|| {
+        stack(examples.iter().map(|e| e.text_cached.as_ref().expect("cached for every example").as_slice()).collect())
+    });
+    let image_cached = examples[0].image_cached.is_some().then(|| {
+        stack(examples.iter().map(|e| e.image_cached.as_ref().expect("cached for every example").as_slice()).collect())
+    });
+    let text = match (&text_cached, text) {
+        (None, Some(pre)) => {
+            let sequences: Vec<Vec<u32>> =
+                examples.iter().map(|e| e.tokens.clone().expect("tokenised for text models")).collect();
+            Some(pre.to_input(&sequences, device))
+        }
+        _ => None,
+    };
+    let images = match (&image_cached, image) {
+        (None, Some(pre)) => {
+            let chw: Vec<Vec<f32>> = examples
+                .iter()
+                .map(|e| {
+                    let poster = e.poster.as_ref().expect("decoded for image models");
+                    match rng.as_deref_mut() {
+                        Some(rng) => pre.to_chw(&augment(poster, rng)),
+                        None => pre.to_chw(poster),
+                    }
+                })
+                .collect();
+            Some(images_to_tensor(&chw, pre, device))
+        }
+        _ => None,
+    };
+    debug_assert_eq!(targets.dims()[1], genres);
+    (Batch { text, images, text_cached, image_cached }, targets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn augmentation_keeps_size_and_content() {
+        let poster = RgbImage::from_fn(32, 32, |x, _| image::Rgb([x as u8 * 8, 0, 0]));
+        let mut rng = Rng::new(3, 0);
+        for _ in 0..10 {
+            let out = augment(&poster, &mut rng);
+            assert_eq!(out.dimensions(), (32, 32));
+            assert!(out.pixels().all(|p| p.0[1] == 0 && p.0[0] % 8 == 0));
+        }
+    }
+}

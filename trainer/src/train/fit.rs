@@ -1,0 +1,366 @@
+//! The training loop: epochs of shuffled batches, BCE-with-logits, Adam or AdamW, validation
+//! with thresholds tuned on the validation split, early stopping on validation macro-F1, and an
+//! atomic checkpoint after every epoch so `--resume` continues a killed run exactly.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use burn::module::Module;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::tensor::activation::{log_sigmoid, sigmoid};
+use burn::tensor::{Device, Tensor, TensorData};
+use model_core::metrics::{evaluate, tune_thresholds, MultiLabelReport};
+use model_core::models::Classifier;
+use model_core::preprocess::image::ImagePreprocessing;
+use model_core::preprocess::TextPreprocessor;
+use serde::{Deserialize, Serialize};
+
+use super::examples::{batch, Example, SplitExamples};
+use super::history::{self, EpochRecord};
+use super::progress;
+use super::rng::Rng;
+use crate::paths::write_atomic;
+
+/// Which optimiser updates the weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Adam with L2 weight decay (the design's choice for the CNNs and LSTMs).
+    Adam,
+    /// AdamW with decoupled weight decay (the usual choice for fine-tuning BERT).
+    Adamw,
+}
+
+/// How to train.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitOptions {
+    /// Maximum number of epochs.
+    pub epochs: usize,
+    /// Movies per batch.
+    pub batch_size: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// Weight decay.
+    pub weight_decay: f64,
+    /// The optimiser.
+    pub optimizer: OptimizerKind,
+    /// Weight positives of each genre by sqrt(negatives / positives) in the loss.
+    pub pos_weight: bool,
+    /// Stop after this many epochs without a better validation macro-F1 (0: never).
+    pub patience: usize,
+    /// Seed of every random choice (initialisation, shuffling, dropout, augmentation).
+    pub seed: u64,
+    /// Augment posters (flip, shift) during training.
+    pub augment: bool,
+    /// Stop after this many batches per epoch (for quick runs and tests; 0: all).
+    pub max_batches: usize,
+}
+
+/// The state saved with each checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CheckpointState {
+    epochs_done: usize,
+    best_epoch: usize,
+    best_macro_f1: f64,
+    best_thresholds: Vec<f32>,
+    history: Vec<EpochRecord>,
+}
+
+/// What training produced.
+pub struct FitOutcome {
+    /// The weights of the best epoch (by validation macro-F1), in inference mode.
+    pub best: Classifier,
+    /// Its thresholds, tuned on validation.
+    pub thresholds: Vec<f32>,
+    /// Its epoch (1-based).
+    pub best_epoch: usize,
+    /// Every epoch's numbers.
+    pub history: Vec<EpochRecord>,
+}
+
+/// Where a run keeps its checkpoint.
+pub fn checkpoint_dir(run: &Path) -> PathBuf {
+    run.join("checkpoint")
+}
+
+/// Per-genre positive weights sqrt(negatives / positives), from the training targets.
+pub fn positive_weights(train: &[Example]) -> Vec<f32> {
+    let genres = train.first().map_or(0, |e| e.target.len());
+    let mut positives = vec![0usize; genres];
+    for example in train {
+        for (count, &t) in positives.iter_mut().zip(&example.target) {
+            *count += usize::from(t >= 0.5);
+        }
+    }
+    positives
+        .iter()
+        .map(|&p| {
+            let negatives = train.len() - p;
+            ((negatives as f32) / (p.max(1) as f32)).sqrt()
+        })
+        .collect()
+}
+
+/// Mean binary cross-entropy with logits, positives weighted per genre.
+pub fn bce_with_logits(logits: Tensor<2>, targets: Tensor<2>, pos_weight: Option<Tensor<2>>) -> Tensor<1> {
+    let positive = targets.clone() * log_sigmoid(logits.clone());
+    let positive = match pos_weight {
+        Some(w) => positive * w,
+        None => positive,
+    };
+    let negative = (targets.neg() + 1.0) * log_sigmoid(logits.neg());
+    (positive + negative).neg().mean()
+}
+
+fn optimizer(options: &FitOptions) -> ModuleOptimizer {
+    match options.optimizer {
+        OptimizerKind::Adam => AdamConfig::new()
+            .with_weight_decay((options.weight_decay > 0.0).then(|| WeightDecayConfig::new(options.weight_decay as f32)))
+            .init(),
+        OptimizerKind::Adamw => AdamWConfig::new().with_weight_decay(options.weight_decay as f32).init(),
+    }
+}
+
+/// Probabilities `[n, genres]` (row-major) and mean loss of `model` on `examples`.
+pub fn predict(
+    model: &Classifier,
+    examples: &[Example],
+    text: Option<&TextPreprocessor>,
+    image: Option<&ImagePreprocessing>,
+    device: &Device,
+    batch_size: usize,
+    label: &str,
+) -> (Vec<f32>, f64) {
+    let bar = progress::bar(examples.len() as u64, label);
+    let mut probabilities = Vec::new();
+    let mut loss_sum = 0.0;
+    for chunk in examples.chunks(batch_size.max(1)) {
+        let refs: Vec<&Example> = chunk.iter().collect();
+        let (input, targets) = batch(&refs, text, image, device, None);
+        let logits = model.forward(&input);
+        let loss: f32 = bce_with_logits(logits.clone(), targets, None).into_scalar();
+        loss_sum += f64::from(loss) * chunk.len() as f64;
+        probabilities.extend(sigmoid(logits).into_data().try_to_vec::<f32>().expect("f32 logits"));
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    (probabilities, loss_sum / examples.len().max(1) as f64)
+}
+
+/// The flat targets of `examples`.
+pub fn targets(examples: &[Example]) -> Vec<f32> {
+    examples.iter().flat_map(|e| e.target.iter().copied()).collect()
+}
+
+/// Scores probabilities against `examples` with tuned or given thresholds.
+pub fn score(probabilities: &[f32], examples: &[Example], thresholds: &[f32], genres: &[String]) -> MultiLabelReport {
+    evaluate(probabilities, &targets(examples), thresholds, genres)
+}
+
+/// Everything the loop needs besides the options.
+pub struct FitInputs<'a> {
+    /// The run folder (checkpoint, metrics, plots).
+    pub run: &'a Path,
+    /// The examples of each split.
+    pub examples: &'a SplitExamples,
+    /// Genre names in output order.
+    pub genres: &'a [String],
+    /// Plot tokenisation, for models that read plots.
+    pub text: Option<&'a TextPreprocessor>,
+    /// Poster preprocessing, for models that read posters.
+    pub image: Option<&'a ImagePreprocessing>,
+    /// The plain (non-autodiff) device; training runs on its autodiff twin.
+    pub device: &'a Device,
+    /// A display name for progress bars and plots.
+    pub name: &'a str,
+}
+
+/// Trains `model` (built on the autodiff device, weights initialised) and returns the best
+/// epoch's weights. With `resume`, continues from the run's checkpoint instead of starting over.
+pub fn fit(mut model: Classifier, inputs: FitInputs<'_>, options: &FitOptions, resume: bool) -> Result<FitOutcome> {
+    let FitInputs { run, examples, genres, text, image, device, name } = inputs;
+    if examples.train.is_empty() || examples.validation.is_empty() {
+        bail!(
+            "training needs movies in both the training and the validation split (got {} and {})",
+            examples.train.len(),
+            examples.validation.len()
+        );
+    }
+    let train_device = device.clone().autodiff();
+    let mut optim = optimizer(options);
+    let checkpoint = checkpoint_dir(run);
+    let mut state = CheckpointState {
+        epochs_done: 0,
+        best_epoch: 0,
+        best_macro_f1: f64::NEG_INFINITY,
+        best_thresholds: vec![0.5; genres.len()],
+        history: Vec::new(),
+    };
+    let mut best = model.valid();
+    if resume && checkpoint.join("state.json").is_file() {
+        let bytes = std::fs::read(checkpoint.join("state.json"))?;
+        state = serde_json::from_slice(&bytes).context("reading checkpoint/state.json")?;
+        load_weights(&mut model, &checkpoint.join("model.safetensors"))?;
+        optim = optim.load(checkpoint.join("optimizer.bpk")).map_err(|e| anyhow::anyhow!("checkpoint/optimizer.bpk: {e:?}"))?;
+        let mut best_train = model.clone();
+        load_weights(&mut best_train, &checkpoint.join("best.safetensors"))?;
+        best = best_train.valid();
+        eprintln!("resuming {} after epoch {} (best so far: epoch {})", run.display(), state.epochs_done, state.best_epoch);
+    }
+
+    let pos_weight = options.pos_weight.then(|| {
+        let weights = positive_weights(&examples.train);
+        Tensor::<2>::from_data(TensorData::new(weights, [1, genres.len()]), &train_device)
+    });
+    let mut stale = state.epochs_done.saturating_sub(state.best_epoch);
+    for epoch in state.epochs_done + 1..=options.epochs {
+        if options.patience > 0 && stale >= options.patience {
+            eprintln!("early stop: no better validation macro-F1 for {stale} epochs");
+            break;
+        }
+        let started = Instant::now();
+        train_device.seed(options.seed.wrapping_add(epoch as u64));
+        let mut rng = Rng::new(options.seed, epoch as u64);
+        let mut order: Vec<usize> = (0..examples.train.len()).collect();
+        rng.shuffle(&mut order);
+        let mut batches: Vec<&[usize]> = order.chunks(options.batch_size.max(1)).collect();
+        if options.max_batches > 0 {
+            batches.truncate(options.max_batches);
+        }
+        let bar = progress::bar(batches.len() as u64, &format!("{name} epoch {epoch}/{}", options.epochs));
+        let mut loss_sum = 0.0;
+        for indices in &batches {
+            let refs: Vec<&Example> = indices.iter().map(|&i| &examples.train[i]).collect();
+            let augment = options.augment.then_some(&mut rng);
+            let (input, targets) = batch(&refs, text, image, &train_device, augment);
+            let logits = model.forward(&input);
+            let loss = bce_with_logits(logits, targets, pos_weight.clone());
+            let value: f32 = loss.clone().into_scalar();
+            if !value.is_finite() {
+                bail!("the loss became {value} at epoch {epoch}: lower the learning rate");
+            }
+            loss_sum += f64::from(value);
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(options.lr, model, grads);
+            bar.set_prefix(format!("loss {value:.4}"));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+
+        let valid = model.valid();
+        let (probabilities, validation_loss) =
+            predict(&valid, &examples.validation, text, image, device, 64, "validating");
+        let thresholds = tune_thresholds(&probabilities, &targets(&examples.validation), genres.len());
+        let report = score(&probabilities, &examples.validation, &thresholds, genres);
+        let record = EpochRecord {
+            epoch,
+            train_loss: loss_sum / batches.len().max(1) as f64,
+            validation_loss,
+            validation_micro_f1: report.micro_f1,
+            validation_macro_f1: report.macro_f1,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        eprintln!(
+            "epoch {epoch}: train loss {:.4}, validation loss {:.4}, micro-F1 {:.4}, macro-F1 {:.4} ({:.0} s)",
+            record.train_loss, record.validation_loss, record.validation_micro_f1, record.validation_macro_f1, record.seconds
+        );
+        state.history.push(record);
+        state.epochs_done = epoch;
+        if report.macro_f1 > state.best_macro_f1 {
+            state.best_macro_f1 = report.macro_f1;
+            state.best_epoch = epoch;
+            state.best_thresholds = thresholds;
+            best = valid;
+            stale = 0;
+        } else {
+            stale += 1;
+        }
+        save_checkpoint(&model, &best, &optim, &state, &checkpoint)?;
+        history::write(&state.history, run)?;
+        super::plots::curves(&state.history, &run.join("curves.png"), name)?;
+    }
+    Ok(FitOutcome { best, thresholds: state.best_thresholds, best_epoch: state.best_epoch, history: state.history })
+}
+
+/// Loads weights saved by [`save_weights`] into `model`, refusing anything partial.
+pub fn load_weights(model: &mut Classifier, path: &Path) -> Result<()> {
+    let mut store = SafetensorsStore::from_file(path);
+    let result = model.load_from(&mut store).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if !result.missing.is_empty() || !result.errors.is_empty() {
+        bail!("{}: does not fit the model ({} missing, {} errors)", path.display(), result.missing.len(), result.errors.len());
+    }
+    Ok(())
+}
+
+/// Saves `model`'s weights as safetensors at `path`.
+pub fn save_weights(model: &Classifier, path: &Path) -> Result<()> {
+    let mut store = SafetensorsStore::from_bytes(None);
+    model.save_into(&mut store).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let bytes = store.get_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
+    write_atomic(path, &bytes)
+}
+
+/// Writes the whole checkpoint to a fresh folder, then swaps it in, so a kill at any moment
+/// leaves the previous complete checkpoint or the new one, never a mix.
+fn save_checkpoint(
+    model: &Classifier,
+    best: &Classifier,
+    optim: &ModuleOptimizer,
+    state: &CheckpointState,
+    dir: &Path,
+) -> Result<()> {
+    let staging = dir.with_file_name("checkpoint.partial");
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging)?;
+    save_weights(model, &staging.join("model.safetensors"))?;
+    save_weights(best, &staging.join("best.safetensors"))?;
+    optim.save(staging.join("optimizer.bpk")).map_err(|e| anyhow::anyhow!("saving optimizer state: {e:?}"))?;
+    std::fs::write(staging.join("state.json"), serde_json::to_vec_pretty(state)?)?;
+    let old = dir.with_file_name("checkpoint.old");
+    let _ = std::fs::remove_dir_all(&old);
+    if dir.exists() {
+        std::fs::rename(dir, &old)?;
+    }
+    std::fs::rename(&staging, dir)?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bce_matches_the_closed_form() {
+        let device = Device::flex();
+        let logits = Tensor::<2>::from_floats([[0.0, 2.0], [-1.0, 3.0]], &device);
+        let targets = Tensor::<2>::from_floats([[1.0, 0.0], [0.0, 1.0]], &device);
+        let loss: f32 = bce_with_logits(logits.clone(), targets.clone(), None).into_scalar();
+        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let expected = -((sig(0.0)).ln() + (1.0 - sig(2.0)).ln() + (1.0 - sig(-1.0)).ln() + sig(3.0).ln()) / 4.0;
+        assert!((f64::from(loss) - expected).abs() < 1e-5, "{loss} vs {expected}");
+        let weights = Tensor::<2>::from_floats([[2.0, 1.0]], &device);
+        let weighted: f32 = bce_with_logits(logits, targets, Some(weights)).into_scalar();
+        let expected = -(2.0 * sig(0.0).ln() + (1.0 - sig(2.0)).ln() + (1.0 - sig(-1.0)).ln() + sig(3.0).ln()) / 4.0;
+        assert!((f64::from(weighted) - expected).abs() < 1e-5);
+    }
+
+    #[test]
+    fn positive_weights_are_sqrt_neg_over_pos() {
+        let example = |target: Vec<f32>| Example {
+            id: String::new(),
+            tokens: None,
+            poster: None,
+            target,
+            text_cached: None,
+            image_cached: None,
+        };
+        let train = vec![example(vec![1.0, 0.0]), example(vec![0.0, 0.0]), example(vec![0.0, 0.0]), example(vec![0.0, 1.0])];
+        let weights = positive_weights(&train);
+        assert!((weights[0] - 3f32.sqrt()).abs() < 1e-6);
+        assert!((weights[1] - 3f32.sqrt()).abs() < 1e-6);
+    }
+}

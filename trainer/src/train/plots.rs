@@ -1,0 +1,155 @@
+//! PNG plots of a run: loss and F1 curves per epoch, per-genre F1 bars.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use plotters::prelude::*;
+use plotters::style::{register_font, FontStyle};
+
+use super::history::EpochRecord;
+
+const FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+const WIDTH: u32 = 900;
+const HEIGHT: u32 = 520;
+
+fn ensure_font() {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| {
+        // The font is compiled in; registering it cannot fail on a valid TTF.
+        let _ = register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// Renders into an RGB buffer and writes it as a PNG at `path`.
+fn render(path: &Path, draw: impl FnOnce(DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<()>) -> Result<()> {
+    ensure_font();
+    let mut buffer = vec![255u8; (WIDTH * HEIGHT * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+        draw(root.clone())?;
+        root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let image = image::RgbImage::from_raw(WIDTH, HEIGHT, buffer).expect("buffer has the plot's size");
+    image.save(path).with_context(|| format!("writing {}", path.display()))
+}
+
+fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    anyhow::anyhow!("plot: {e}")
+}
+
+/// Loss curves (train and validation) and validation F1 curves (micro and macro) per epoch.
+pub fn curves(history: &[EpochRecord], path: &Path, title: &str) -> Result<()> {
+    render(path, |root| {
+        let (left, right) = root.split_horizontally(WIDTH / 2);
+        let epochs = history.len().max(1) as f64;
+        let max_loss = history
+            .iter()
+            .flat_map(|r| [r.train_loss, r.validation_loss])
+            .fold(0.0f64, f64::max)
+            .max(1e-3)
+            * 1.1;
+        let mut chart = ChartBuilder::on(&left)
+            .caption(format!("{title}: loss"), ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(52)
+            .build_cartesian_2d(0.5..epochs + 0.5, 0.0..max_loss)
+            .map_err(plot_err)?;
+        chart.configure_mesh().x_desc("epoch").y_desc("BCE loss").draw().map_err(plot_err)?;
+        for (name, color, pick) in [
+            ("train", BLUE, (|r: &EpochRecord| r.train_loss) as fn(&EpochRecord) -> f64),
+            ("validation", RED, |r: &EpochRecord| r.validation_loss),
+        ] {
+            let points: Vec<(f64, f64)> = history.iter().map(|r| (r.epoch as f64, pick(r))).collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                .map_err(plot_err)?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled()))).map_err(plot_err)?;
+        }
+        chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw().map_err(plot_err)?;
+
+        let mut chart = ChartBuilder::on(&right)
+            .caption("validation F1", ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(52)
+            .build_cartesian_2d(0.5..epochs + 0.5, 0.0..1.0)
+            .map_err(plot_err)?;
+        chart.configure_mesh().x_desc("epoch").y_desc("F1").draw().map_err(plot_err)?;
+        for (name, color, pick) in [
+            ("micro F1", GREEN, (|r: &EpochRecord| r.validation_micro_f1) as fn(&EpochRecord) -> f64),
+            ("macro F1", MAGENTA, |r: &EpochRecord| r.validation_macro_f1),
+        ] {
+            let points: Vec<(f64, f64)> = history.iter().map(|r| (r.epoch as f64, pick(r))).collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                .map_err(plot_err)?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled()))).map_err(plot_err)?;
+        }
+        chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw().map_err(plot_err)?;
+        Ok(())
+    })
+}
+
+/// Horizontal bars of each genre's F1, with its support in the label.
+pub fn genre_bars(scores: &[(String, f64, usize)], path: &Path, title: &str) -> Result<()> {
+    render(path, |root| {
+        let n = scores.len().max(1);
+        let labels: Vec<String> = scores.iter().map(|(g, _, support)| format!("{g} ({support})")).collect();
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(190)
+            .build_cartesian_2d(0.0..1.0, 0..n)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .x_desc("F1")
+            .y_labels(n)
+            .y_label_formatter(&|i: &usize| labels.get(n.saturating_sub(i + 1)).cloned().unwrap_or_default())
+            .draw()
+            .map_err(plot_err)?;
+        chart
+            .draw_series(scores.iter().enumerate().map(|(i, (_, f1, _))| {
+                let row = n - 1 - i;
+                Rectangle::new([(0.0, row), (*f1, row + 1)], BLUE.mix(0.7).filled())
+            }))
+            .map_err(plot_err)?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_real_pngs() {
+        let dir = tempfile::tempdir().unwrap();
+        let history: Vec<EpochRecord> = (1..=3)
+            .map(|epoch| EpochRecord {
+                epoch,
+                train_loss: 1.0 / epoch as f64,
+                validation_loss: 1.2 / epoch as f64,
+                validation_micro_f1: 0.2 * epoch as f64,
+                validation_macro_f1: 0.1 * epoch as f64,
+                seconds: 1.0,
+            })
+            .collect();
+        curves(&history, &dir.path().join("curves.png"), "test").unwrap();
+        genre_bars(&[("Drama".into(), 0.7, 10), ("War".into(), 0.2, 3)], &dir.path().join("bars.png"), "F1").unwrap();
+        for name in ["curves.png", "bars.png"] {
+            let image = image::open(dir.path().join(name)).unwrap();
+            assert_eq!((image.width(), image.height()), (WIDTH, HEIGHT));
+            // Something was drawn: not every pixel is white.
+            assert!(image.to_rgb8().pixels().any(|p| p.0 != [255, 255, 255]));
+        }
+    }
+}

@@ -292,7 +292,7 @@ impl Bundle {
             store = store.with_from_adapter(HalfPrecisionAdapter::new());
         }
         let result = model.load_from(&mut store).map_err(|e| fail(e.to_string()))?;
-        crate::models::check_applied(&result, "the model", &format!("{}/{WEIGHTS}", self.source))
+        crate::models::check_applied(&result, &[], &format!("{}/{WEIGHTS}", self.source))
             .map_err(|e| fail(e.to_string()))?;
         if !result.unused.is_empty() {
             return Err(fail(format!("tensors the architecture does not have: {}", result.unused.join(", "))));

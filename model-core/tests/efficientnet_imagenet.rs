@@ -57,6 +57,20 @@ fn real_photos_get_their_imagenet_class() {
 }
 
 #[test]
+fn the_backbone_loads_under_the_design_head() {
+    let reference = fixture("efficientnet_lite0_reference.json");
+    let head = ImageHeadConfig::MultiLabel(model_core::models::head::MultiLabelHeadConfig::design(1280, 20, 0.5));
+    let device = Device::flex();
+    let mut model = EfficientNetConfig { head, freeze_backbone: true }.init(&device);
+    load_pretrained(&mut model, &pretrained("efficientnet-lite0/efficientnet-lite0-57934424.pth")).unwrap();
+    let input: Vec<f32> = (0..3 * 224 * 224).map(|j| (0.01 * j as f64).sin() as f32).collect();
+    let images = Tensor::<4>::from_data(TensorData::new(input, [1, 3, 224, 224]), &device);
+    let features = model.valid().features(images).into_data().try_to_vec::<f32>().unwrap();
+    let error = relative_error(&features, &floats(&reference["synthetic_input"]["features"]));
+    assert!(error < 1e-4, "features: relative error {error:.2e}");
+}
+
+#[test]
 fn a_truncated_pth_names_the_file() {
     let bytes = std::fs::read(pretrained("efficientnet-lite0/efficientnet-lite0-57934424.pth")).unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,8 @@
-//! Helpers shared by the end-to-end tests in `tests/tests/`: where the `marquee` binary, the
-//! real movie set and the pretrained weights are.
+//! Helpers shared by the end-to-end tests in `tests/tests/` (and by model-core's parity tests):
+//! where the `marquee` binary, the real movie set and the pretrained weights are, and the
+//! reference ResNet-50 weights made by a formula.
+
+pub mod reference;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

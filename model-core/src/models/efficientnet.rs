@@ -190,8 +190,13 @@ pub fn load_pretrained(model: &mut EfficientNet, weights: &Path) -> Result<()> {
     if !weights.is_file() {
         return Err(fail("file not found (run scripts/fetch-pretrained.sh)".into()));
     }
-    let with_fc = matches!(model.fc, ImageHead::Linear(_));
-    let pattern = if with_fc { r"^(conv_stem|bn0|blocks|conv_head|bn1|fc)\." } else { r"^(conv_stem|bn0|blocks|conv_head|bn1)\." };
+    let backbone: &[&str] = &["conv_stem.", "bn0.", "blocks.", "conv_head.", "bn1."];
+    let with_fc: &[&str] = &["conv_stem.", "bn0.", "blocks.", "conv_head.", "bn1.", "fc."];
+    let (pattern, scope) = if matches!(model.fc, ImageHead::Linear(_)) {
+        (r"^(conv_stem|bn0|blocks|conv_head|bn1|fc)\.", with_fc)
+    } else {
+        (r"^(conv_stem|bn0|blocks|conv_head|bn1)\.", backbone)
+    };
     let remapper = KeyRemapper::from_patterns(vec![(r"(^|\.)_", "$1")]).map_err(|e| fail(e.to_string()))?;
     let mut store = PytorchStore::from_file(weights)
         .remap(remapper)
@@ -199,7 +204,7 @@ pub fn load_pretrained(model: &mut EfficientNet, weights: &Path) -> Result<()> {
         .skip_enum_variants(true)
         .allow_partial(true);
     let result = model.load_from(&mut store).map_err(|e| fail(e.to_string()))?;
-    super::check_applied(&result, pattern, &name)
+    super::check_applied(&result, scope, &name)
 }
 
 #[cfg(test)]

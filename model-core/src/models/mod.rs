@@ -323,19 +323,23 @@ pub fn parameter_count<M: ModuleSnapshot>(model: &M) -> usize {
 }
 
 /// Turns a weight import's outcome into an error naming the file and the first tensors that
-/// were missing or wrong, so nothing is silently left half-loaded.
-pub(crate) fn check_applied(result: &ApplyResult, scope: &str, file: &str) -> Result<()> {
+/// were missing or wrong, so nothing is silently left half-loaded. Only the model's tensors
+/// whose path starts with one of `scope` must be loaded (empty: all of them).
+pub(crate) fn check_applied(result: &ApplyResult, scope: &[&str], file: &str) -> Result<()> {
     let fail = |reason: String| Error::Weights { file: file.to_string(), reason };
     if let Some(error) = result.errors.first() {
         return Err(fail(format!("{error} ({} tensor error(s) in all)", result.errors.len())));
     }
-    if !result.missing.is_empty() {
-        let names: Vec<&str> = result.missing.iter().take(5).map(|(path, _)| path.as_str()).collect();
-        return Err(fail(format!(
-            "{} tensor(s) under {scope} missing, e.g. {}",
-            result.missing.len(),
-            names.join(", ")
-        )));
+    let missing: Vec<&str> = result
+        .missing
+        .iter()
+        .map(|(path, _)| path.as_str())
+        .filter(|path| scope.is_empty() || scope.iter().any(|prefix| path.starts_with(prefix)))
+        .collect();
+    let scope = if scope.is_empty() { "the model".to_string() } else { scope.join(", ") };
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().take(5).copied().collect();
+        return Err(fail(format!("{} tensor(s) of {scope} missing, e.g. {}", missing.len(), names.join(", "))));
     }
     if result.applied.is_empty() {
         return Err(fail(format!("no tensor matched {scope}")));

@@ -181,6 +181,16 @@ fn torchvision_remapper() -> KeyRemapper {
         .expect("static patterns")
 }
 
+/// The file keys to read and the model paths that must be loaded: the backbone, plus `fc` when
+/// the model keeps ImageNet's classifier.
+fn torchvision_scope(model: &ResNet) -> (&'static str, &'static [&'static str]) {
+    if matches!(model.fc, ImageHead::Linear(_)) {
+        (r"^(conv1|bn1|layer\d|fc)\.", &["conv1.", "bn1.", "layer", "fc."])
+    } else {
+        (r"^(conv1|bn1|layer\d)\.", &["conv1.", "bn1.", "layer"])
+    }
+}
+
 /// Loads a torchvision ResNet-50 state dict (`.pth`, or `.safetensors` such as timm's
 /// `resnet50.tv2_in1k`) into `model`'s backbone, and into its classifier too when that is
 /// ImageNet's. A missing or mis-shaped tensor is an error naming the file and the tensor.
@@ -190,8 +200,7 @@ pub fn load_torchvision(model: &mut ResNet, weights: &Path) -> Result<()> {
     if !weights.is_file() {
         return Err(fail("file not found".into()));
     }
-    let with_fc = matches!(model.fc, ImageHead::Linear(_));
-    let pattern = if with_fc { r"^(conv1|bn1|layer\d|fc)\." } else { r"^(conv1|bn1|layer\d)\." };
+    let (pattern, scope) = torchvision_scope(model);
     let is_safetensors = weights.extension().is_some_and(|e| e == "safetensors");
     let result = if is_safetensors {
         let mut store = SafetensorsStore::from_file(weights)
@@ -209,14 +218,13 @@ pub fn load_torchvision(model: &mut ResNet, weights: &Path) -> Result<()> {
             .allow_partial(true);
         model.load_from(&mut store).map_err(|e| fail(e.to_string()))?
     };
-    super::check_applied(&result, pattern, &name)
+    super::check_applied(&result, scope, &name)
 }
 
 /// Loads torchvision-named tensors already in safetensors bytes (used by the parity test and
 /// by converters).
 pub fn load_torchvision_safetensors_bytes(model: &mut ResNet, bytes: Vec<u8>, name: &str) -> Result<()> {
-    let with_fc = matches!(model.fc, ImageHead::Linear(_));
-    let pattern = if with_fc { r"^(conv1|bn1|layer\d|fc)\." } else { r"^(conv1|bn1|layer\d)\." };
+    let (pattern, scope) = torchvision_scope(model);
     let mut store = SafetensorsStore::from_bytes(Some(bytes))
         .with_from_adapter(PyTorchToBurnAdapter)
         .remap(torchvision_remapper())
@@ -226,7 +234,7 @@ pub fn load_torchvision_safetensors_bytes(model: &mut ResNet, bytes: Vec<u8>, na
     let result = model
         .load_from(&mut store)
         .map_err(|e| Error::Weights { file: name.to_string(), reason: e.to_string() })?;
-    super::check_applied(&result, pattern, name)
+    super::check_applied(&result, scope, name)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
-use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::activation::{log_sigmoid, sigmoid};
 use burn::tensor::{Device, Tensor, TensorData};
 use model_core::metrics::{evaluate, tune_thresholds, MultiLabelReport};
@@ -22,7 +22,6 @@ use super::examples::{batch, Example, SplitExamples};
 use super::history::{self, EpochRecord};
 use super::progress;
 use super::rng::Rng;
-use crate::paths::write_atomic;
 
 /// Which optimiser updates the weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -203,10 +202,10 @@ pub fn fit(mut model: Classifier, inputs: FitInputs<'_>, options: &FitOptions, r
     if resume && checkpoint.join("state.json").is_file() {
         let bytes = std::fs::read(checkpoint.join("state.json"))?;
         state = serde_json::from_slice(&bytes).context("reading checkpoint/state.json")?;
-        load_weights(&mut model, &checkpoint.join("model.safetensors"))?;
+        load_weights(&mut model, &checkpoint.join("model.bpk"))?;
         optim = optim.load(checkpoint.join("optimizer.bpk")).map_err(|e| anyhow::anyhow!("checkpoint/optimizer.bpk: {e:?}"))?;
         let mut best_train = model.clone();
-        load_weights(&mut best_train, &checkpoint.join("best.safetensors"))?;
+        load_weights(&mut best_train, &checkpoint.join("best.bpk"))?;
         best = best_train.valid();
         eprintln!("resuming {} after epoch {} (best so far: epoch {})", run.display(), state.epochs_done, state.best_epoch);
     }
@@ -285,9 +284,10 @@ pub fn fit(mut model: Classifier, inputs: FitInputs<'_>, options: &FitOptions, r
     Ok(FitOutcome { best, thresholds: state.best_thresholds, best_epoch: state.best_epoch, history: state.history })
 }
 
-/// Loads weights saved by [`save_weights`] into `model`, refusing anything partial.
+/// Loads weights saved by [`save_weights`] into `model`, refusing anything partial. Burnpack
+/// keeps each parameter's identity, so the optimiser state saved beside it applies again.
 pub fn load_weights(model: &mut Classifier, path: &Path) -> Result<()> {
-    let mut store = SafetensorsStore::from_file(path);
+    let mut store = BurnpackStore::from_file(path).auto_extension(false);
     let result = model.load_from(&mut store).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     if !result.missing.is_empty() || !result.errors.is_empty() {
         bail!("{}: does not fit the model ({} missing, {} errors)", path.display(), result.missing.len(), result.errors.len());
@@ -295,12 +295,10 @@ pub fn load_weights(model: &mut Classifier, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Saves `model`'s weights as safetensors at `path`.
+/// Saves `model`'s weights, with their parameter identities, as burnpack at `path`.
 pub fn save_weights(model: &Classifier, path: &Path) -> Result<()> {
-    let mut store = SafetensorsStore::from_bytes(None);
-    model.save_into(&mut store).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let bytes = store.get_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
-    write_atomic(path, &bytes)
+    let mut store = BurnpackStore::from_file(path).auto_extension(false).overwrite(true);
+    model.save_into(&mut store).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// Writes the whole checkpoint to a fresh folder, then swaps it in, so a kill at any moment
@@ -315,8 +313,8 @@ fn save_checkpoint(
     let staging = dir.with_file_name("checkpoint.partial");
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)?;
-    save_weights(model, &staging.join("model.safetensors"))?;
-    save_weights(best, &staging.join("best.safetensors"))?;
+    save_weights(model, &staging.join("model.bpk"))?;
+    save_weights(best, &staging.join("best.bpk"))?;
     optim.save(staging.join("optimizer.bpk")).map_err(|e| anyhow::anyhow!("saving optimizer state: {e:?}"))?;
     std::fs::write(staging.join("state.json"), serde_json::to_vec_pretty(state)?)?;
     let old = dir.with_file_name("checkpoint.old");

@@ -56,7 +56,7 @@ pub fn curves(history: &[EpochRecord], path: &Path, title: &str) -> Result<()> {
             .y_label_area_size(52)
             .build_cartesian_2d(0.5..epochs + 0.5, 0.0..max_loss)
             .map_err(plot_err)?;
-        chart.configure_mesh().x_desc("epoch").y_desc("BCE loss").draw().map_err(plot_err)?;
+        epoch_mesh(&mut chart, history.len(), "BCE loss")?;
         for (name, color, pick) in [
             ("train", BLUE, (|r: &EpochRecord| r.train_loss) as fn(&EpochRecord) -> f64),
             ("validation", RED, |r: &EpochRecord| r.validation_loss),
@@ -69,7 +69,13 @@ pub fn curves(history: &[EpochRecord], path: &Path, title: &str) -> Result<()> {
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
             chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled()))).map_err(plot_err)?;
         }
-        chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw().map_err(plot_err)?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .border_style(BLACK)
+            .background_style(WHITE)
+            .draw()
+            .map_err(plot_err)?;
 
         let mut chart = ChartBuilder::on(&right)
             .caption("validation F1", ("sans-serif", 20))
@@ -78,7 +84,7 @@ pub fn curves(history: &[EpochRecord], path: &Path, title: &str) -> Result<()> {
             .y_label_area_size(52)
             .build_cartesian_2d(0.5..epochs + 0.5, 0.0..1.0)
             .map_err(plot_err)?;
-        chart.configure_mesh().x_desc("epoch").y_desc("F1").draw().map_err(plot_err)?;
+        epoch_mesh(&mut chart, history.len(), "F1")?;
         for (name, color, pick) in [
             ("micro F1", GREEN, (|r: &EpochRecord| r.validation_micro_f1) as fn(&EpochRecord) -> f64),
             ("macro F1", MAGENTA, |r: &EpochRecord| r.validation_macro_f1),
@@ -91,12 +97,38 @@ pub fn curves(history: &[EpochRecord], path: &Path, title: &str) -> Result<()> {
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
             chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled()))).map_err(plot_err)?;
         }
-        chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw().map_err(plot_err)?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .border_style(BLACK)
+            .background_style(WHITE)
+            .draw()
+            .map_err(plot_err)?;
         Ok(())
     })
 }
 
-/// Horizontal bars of each genre's F1, with its support in the label.
+/// Axes with whole epochs on x and a light grid.
+fn epoch_mesh<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
+    epochs: usize,
+    y_desc: &str,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc(y_desc)
+        .x_labels(epochs.clamp(2, 12) + 1)
+        .x_label_formatter(&|x| if x.fract().abs() < 1e-9 { format!("{x:.0}") } else { String::new() })
+        .light_line_style(WHITE)
+        .draw()
+        .map_err(plot_err)
+}
+
+/// Horizontal bars of each genre's F1 (best first), with its support in the label.
 pub fn genre_bars(scores: &[(String, f64, usize)], path: &Path, title: &str) -> Result<()> {
     render(path, |root| {
         let n = scores.len().max(1);
@@ -106,20 +138,29 @@ pub fn genre_bars(scores: &[(String, f64, usize)], path: &Path, title: &str) -> 
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(190)
-            .build_cartesian_2d(0.0..1.0, 0..n)
+            .build_cartesian_2d(0.0..1.0, (0..n - 1).into_segmented())
             .map_err(plot_err)?;
         chart
             .configure_mesh()
             .disable_y_mesh()
+            .light_line_style(WHITE)
             .x_desc("F1")
             .y_labels(n)
-            .y_label_formatter(&|i: &usize| labels.get(n.saturating_sub(i + 1)).cloned().unwrap_or_default())
+            .y_label_formatter(&|v: &SegmentValue<usize>| match v {
+                SegmentValue::CenterOf(i) if *i < n => labels[n - 1 - i].clone(),
+                _ => String::new(),
+            })
             .draw()
             .map_err(plot_err)?;
         chart
             .draw_series(scores.iter().enumerate().map(|(i, (_, f1, _))| {
                 let row = n - 1 - i;
-                Rectangle::new([(0.0, row), (*f1, row + 1)], BLUE.mix(0.7).filled())
+                let mut bar = Rectangle::new(
+                    [(0.0, SegmentValue::Exact(row)), (*f1, SegmentValue::Exact(row + 1))],
+                    BLUE.mix(0.7).filled(),
+                );
+                bar.set_margin(3, 3, 0, 0);
+                bar
             }))
             .map_err(plot_err)?;
         Ok(())

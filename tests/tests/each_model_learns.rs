@@ -1,0 +1,65 @@
+//! Every architecture trains through the CLI on 64 real movies and its training loss falls.
+//! ResNet-50 has no registry-hosted ImageNet weights, so it trains here on a torchvision-named
+//! state dict made by the parity test's deterministic formula (the loading path is the same).
+
+use std::path::Path;
+
+use marquee_e2e::{marquee_ok, movies_dir, run_history};
+
+fn train_losses(model: &str, out: &Path, extra: &[&str]) -> Vec<f64> {
+    let mut args: Vec<String> = ["train", "--model", model, "--limit", "64", "--patience", "0", "--data"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.push(movies_dir().display().to_string());
+    args.push("--out".into());
+    args.push(out.display().to_string());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    marquee_ok(&args);
+    run_history(out).iter().map(|r| r["train_loss"].as_f64().unwrap()).collect()
+}
+
+fn assert_falls(model: &str, losses: &[f64]) {
+    let (first, last) = (losses[0], *losses.last().unwrap());
+    assert!(last < first, "{model}: training loss must fall, got {losses:?}");
+}
+
+#[test]
+fn lstm_baseline_learns() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert_falls("lstm", &train_losses("lstm", &tmp.path().join("run"), &["--epochs", "4"]));
+}
+
+#[test]
+fn glove_lstm_learns() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert_falls("lstm-glove", &train_losses("lstm-glove", &tmp.path().join("run"), &["--epochs", "4"]));
+}
+
+#[test]
+fn bert_learns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let losses = train_losses("bert", &tmp.path().join("run"), &["--epochs", "3", "--lr", "1e-4", "--max-len", "64"]);
+    assert_falls("bert", &losses);
+}
+
+#[test]
+fn simple_cnn_learns() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert_falls("cnn", &train_losses("cnn", &tmp.path().join("run"), &["--epochs", "3", "--max-batches", "1"]));
+}
+
+#[test]
+fn efficientnet_lite0_learns() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert_falls("efficientnet-lite0", &train_losses("efficientnet-lite0", &tmp.path().join("run"), &["--epochs", "4"]));
+}
+
+#[test]
+fn resnet50_learns_on_torchvision_named_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let weights = tmp.path().join("resnet50-formula.safetensors");
+    std::fs::write(&weights, marquee_e2e::reference::safetensors(&marquee_e2e::reference::resnet50_formula_tensors())).unwrap();
+    let losses = train_losses("resnet50", &tmp.path().join("run"), &["--epochs", "4", "--resnet-weights", weights.to_str().unwrap()]);
+    assert_falls("resnet50", &losses);
+}

@@ -17,6 +17,23 @@ pub enum DeviceChoice {
 }
 
 impl DeviceChoice {
+    /// `count` devices of this kind for data-parallel training: GPUs 0..count for wgpu and
+    /// CUDA; for the CPU, `count` handles on the same cores (no speed-up, but the same code
+    /// path, which the tests use).
+    pub fn devices(self, count: usize) -> Vec<Device> {
+        (0..count.max(1))
+            .map(|index| match self {
+                DeviceChoice::Cpu => Device::flex(),
+                #[cfg(feature = "wgpu")]
+                DeviceChoice::Wgpu if count > 1 => Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(index)),
+                #[cfg(feature = "wgpu")]
+                DeviceChoice::Wgpu => self.device(),
+                #[cfg(feature = "cuda")]
+                DeviceChoice::Cuda => Device::cuda(index),
+            })
+            .collect()
+    }
+
     /// The burn device for this choice.
     pub fn device(self) -> Device {
         match self {

@@ -72,6 +72,10 @@ pub struct TrainConfig {
     /// Where to train.
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: DeviceChoice,
+    /// Data-parallel training over this many devices of the `--device` kind (GPUs 0..N):
+    /// each batch is split across them and burn's optimiser sums their gradients.
+    #[arg(long, default_value_t = 1)]
+    pub devices: usize,
     /// Maximum epochs [default: per model].
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -254,7 +258,8 @@ pub fn train(config: &TrainConfig, resume: bool) -> Result<PathBuf> {
     std::fs::create_dir_all(run).with_context(|| format!("creating {}", run.display()))?;
     write_atomic(&run.join("config.json"), &serde_json::to_vec_pretty(config)?)?;
 
-    let device = config.device.device();
+    let all_devices = config.device.devices(config.devices);
+    let device = all_devices[0].clone();
     let split = SplitConfig { train: config.train_fraction, validation: config.validation_fraction, salt: config.split_salt };
     split.validate()?;
     let posters = if config.model.reads_images() { PosterCheck::Exists } else { PosterCheck::Ignore };
@@ -300,7 +305,16 @@ pub fn train(config: &TrainConfig, resume: bool) -> Result<PathBuf> {
     let name = format!("{:?}", config.model).to_lowercase();
     let outcome = fit(
         model,
-        FitInputs { run, examples: &examples, genres: &genres.genres, text: text.as_ref(), image: image.as_ref(), device: &device, name: &name },
+        FitInputs {
+            run,
+            examples: &examples,
+            genres: &genres.genres,
+            text: text.as_ref(),
+            image: image.as_ref(),
+            device: &device,
+            extra_devices: &all_devices[1..],
+            name: &name,
+        },
         &options,
         resume,
     )?;
@@ -622,7 +636,9 @@ fn prepare_fusion(
     let text = text_bundle.text_preprocessor()?.context("the text branch has no tokenizer")?;
     let image = image_bundle.manifest.image.context("the image branch has no image preprocessing")?;
     let mut examples = prepare(dataset, split, genres, Some(&text), Some(&image))?;
-    let mode_name = serde_json::to_string(&mode)?;
+    // What the branches output depends only on logits-or-features, so the gmu and features
+    // heads share one cache.
+    let mode_name = if mode.uses_features() { "features" } else { "logits" };
     let text_map = features::cached(
         &format!("fusion text branch v1\n{mode_name}\n{}", text_bundle.manifest.parts[model_core::bundle::WEIGHTS].sha256),
         &examples,

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, MultiGradientsParams};
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::activation::{log_sigmoid, sigmoid};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -173,6 +173,9 @@ pub struct FitInputs<'a> {
     pub image: Option<&'a ImagePreprocessing>,
     /// The plain (non-autodiff) device; training runs on its autodiff twin.
     pub device: &'a Device,
+    /// More devices for data-parallel training: each batch is split across `device` and
+    /// these, and the gradients are summed by burn's multi-device optimiser step.
+    pub extra_devices: &'a [Device],
     /// A display name for progress bars and plots.
     pub name: &'a str,
 }
@@ -180,7 +183,7 @@ pub struct FitInputs<'a> {
 /// Trains `model` (built on the autodiff device, weights initialised) and returns the best
 /// epoch's weights. With `resume`, continues from the run's checkpoint instead of starting over.
 pub fn fit(mut model: Classifier, inputs: FitInputs<'_>, options: &FitOptions, resume: bool) -> Result<FitOutcome> {
-    let FitInputs { run, examples, genres, text, image, device, name } = inputs;
+    let FitInputs { run, examples, genres, text, image, device, extra_devices, name } = inputs;
     if examples.train.is_empty() || examples.validation.is_empty() {
         bail!(
             "training needs movies in both the training and the validation split (got {} and {})",
@@ -233,17 +236,24 @@ pub fn fit(mut model: Classifier, inputs: FitInputs<'_>, options: &FitOptions, r
         let mut loss_sum = 0.0;
         for indices in &batches {
             let refs: Vec<&Example> = indices.iter().map(|&i| &examples.train[i]).collect();
-            let augment = options.augment.then_some(&mut rng);
-            let (input, targets) = batch(&refs, text, image, &train_device, augment);
-            let logits = model.forward(&input);
-            let loss = bce_with_logits(logits, targets, pos_weight.clone());
-            let value: f32 = loss.clone().into_scalar();
+            let value = if extra_devices.is_empty() {
+                let augment = options.augment.then_some(&mut rng);
+                let (input, targets) = batch(&refs, text, image, &train_device, augment);
+                let loss = bce_with_logits(model.forward(&input), targets, pos_weight.clone());
+                let value: f32 = loss.clone().into_scalar();
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                model = optim.step(options.lr, model, grads);
+                value
+            } else {
+                let (value, grads) =
+                    data_parallel_grads(&model, &refs, &train_device, extra_devices, text, image, pos_weight.as_ref(), options.augment.then_some(&mut rng));
+                model = optim.step_multi(options.lr, model, grads);
+                value
+            };
             if !value.is_finite() {
                 bail!("the loss became {value} at epoch {epoch}: lower the learning rate");
             }
             loss_sum += f64::from(value);
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(options.lr, model, grads);
             bar.set_prefix(format!("loss {value:.4}"));
             bar.inc(1);
         }
@@ -282,6 +292,36 @@ pub fn fit(mut model: Classifier, inputs: FitInputs<'_>, options: &FitOptions, r
         super::plots::curves(&state.history, &run.join("curves.png"), name)?;
     }
     Ok(FitOutcome { best, thresholds: state.best_thresholds, best_epoch: state.best_epoch, history: state.history })
+}
+
+/// One data-parallel step's gradients: the batch is split into one slice per device, each
+/// slice's loss (weighted by its share of the batch, so the sum is the batch mean) is
+/// back-propagated on its device through a fork of the model, and the gradients are collected
+/// for [`ModuleOptimizer::step_multi`]. Returns the batch loss too.
+#[allow(clippy::too_many_arguments)]
+fn data_parallel_grads(
+    model: &Classifier,
+    refs: &[&Example],
+    main: &Device,
+    extra: &[Device],
+    text: Option<&TextPreprocessor>,
+    image: Option<&ImagePreprocessing>,
+    pos_weight: Option<&Tensor<2>>,
+    mut rng: Option<&mut Rng>,
+) -> (f32, MultiGradientsParams) {
+    let devices: Vec<Device> = std::iter::once(main.clone()).chain(extra.iter().map(|d| d.clone().autodiff())).collect();
+    let share = refs.len().div_ceil(devices.len());
+    let mut grads = MultiGradientsParams::default();
+    let mut total = 0.0;
+    for (slice, device) in refs.chunks(share).zip(&devices) {
+        let replica = if device == main { model.clone() } else { model.clone().fork(device) };
+        let (input, targets) = batch(slice, text, image, device, rng.as_deref_mut());
+        let weight = pos_weight.map(|w| w.clone().to_device(device));
+        let loss = bce_with_logits(replica.forward(&input), targets, weight).mul_scalar(slice.len() as f64 / refs.len() as f64);
+        total += loss.clone().into_scalar::<f32>();
+        grads.grads.push((GradientsParams::from_grads(loss.backward(), &replica), device.clone()));
+    }
+    (total, grads)
 }
 
 /// Loads weights saved by [`save_weights`] into `model`, refusing anything partial. Burnpack

@@ -1,0 +1,52 @@
+//! The GPU path: `--device wgpu` (burn's wgpu backend; here Mesa's llvmpipe Vulkan device, which
+//! .ci/run installs) predicts what the CPU backend predicts for the same bundle.
+
+use marquee_e2e::{marquee_ok, movies_dir};
+
+fn probabilities(bundle: &str, device: &str) -> Vec<(String, f64)> {
+    let output = marquee_ok([
+        "predict",
+        "--json",
+        "--device",
+        device,
+        "--bundle",
+        bundle,
+        "--plot",
+        "Two detectives hunt a serial killer through a rain-soaked city.",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut genres: Vec<(String, f64)> = json["genres"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["genre"].as_str().unwrap().to_string(), g["probability"].as_f64().unwrap()))
+        .collect();
+    genres.sort_by(|a, b| a.0.cmp(&b.0));
+    genres
+}
+
+#[test]
+fn wgpu_predicts_like_the_cpu() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("lstm");
+    marquee_ok([
+        "train",
+        "--model",
+        "lstm",
+        "--limit",
+        "64",
+        "--epochs",
+        "1",
+        "--data",
+        movies_dir().to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    let bundle = run.join("bundle");
+    let cpu = probabilities(bundle.to_str().unwrap(), "cpu");
+    let gpu = probabilities(bundle.to_str().unwrap(), "wgpu");
+    assert_eq!(cpu.len(), gpu.len());
+    for ((genre, a), (_, b)) in cpu.iter().zip(&gpu) {
+        assert!((a - b).abs() < 1e-4, "{genre}: cpu {a} vs wgpu {b}");
+    }
+}

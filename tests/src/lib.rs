@@ -60,3 +60,27 @@ pub fn run_history(run: &Path) -> Vec<serde_json::Value> {
     let bytes = std::fs::read(run.join("metrics.json")).expect("metrics.json");
     serde_json::from_slice(&bytes).expect("metrics.json is JSON")
 }
+
+/// The arguments of `marquee train --model MODEL` on the first 64 movies of the real set into
+/// `out`, followed by `extra`.
+pub fn train_args(model: &str, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> =
+        ["train", "--model", model, "--limit", "64", "--data"].iter().map(|s| s.to_string()).collect();
+    args.push(movies_dir().display().to_string());
+    args.push("--out".into());
+    args.push(out.display().to_string());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// Each genre's probability in `marquee predict --json` output, sorted by genre.
+pub fn predicted_probabilities(prediction: &serde_json::Value) -> Vec<(String, f64)> {
+    let mut genres: Vec<(String, f64)> = prediction["genres"]
+        .as_array()
+        .expect("genres")
+        .iter()
+        .map(|g| (g["genre"].as_str().expect("genre").to_string(), g["probability"].as_f64().expect("probability")))
+        .collect();
+    genres.sort_by(|a, b| a.0.cmp(&b.0));
+    genres
+}

@@ -2,7 +2,7 @@
 //! gradients with burn's multi-device optimiser step. On the CPU the devices share the cores,
 //! but the arithmetic is the same, so the run must match single-device training.
 
-use marquee_e2e::{marquee_ok, movies_dir, run_history};
+use marquee_e2e::{marquee_ok, run_history, train_args};
 
 #[test]
 fn two_devices_train_like_one() {
@@ -10,21 +10,7 @@ fn two_devices_train_like_one() {
     let mut losses = Vec::new();
     for devices in ["1", "2"] {
         let run = tmp.path().join(format!("lstm-{devices}"));
-        marquee_ok([
-            "train",
-            "--model",
-            "lstm",
-            "--limit",
-            "64",
-            "--epochs",
-            "2",
-            "--devices",
-            devices,
-            "--data",
-            movies_dir().to_str().unwrap(),
-            "--out",
-            run.to_str().unwrap(),
-        ]);
+        marquee_ok(train_args("lstm", &run, &["--epochs", "2", "--devices", devices]));
         losses.push(run_history(&run).iter().map(|r| r["train_loss"].as_f64().unwrap()).collect::<Vec<_>>());
     }
     for (one, two) in losses[0].iter().zip(&losses[1]) {

@@ -4,18 +4,12 @@
 
 use std::path::Path;
 
-use marquee_e2e::{marquee_ok, movies_dir, run_history};
+use marquee_e2e::{marquee_ok, run_history, train_args};
 
 fn train_losses(model: &str, out: &Path, extra: &[&str]) -> Vec<f64> {
-    let mut args: Vec<String> = ["train", "--model", model, "--limit", "64", "--patience", "0", "--data"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    args.push(movies_dir().display().to_string());
-    args.push("--out".into());
-    args.push(out.display().to_string());
-    args.extend(extra.iter().map(|s| s.to_string()));
-    marquee_ok(&args);
+    let mut extra = extra.to_vec();
+    extra.extend(["--patience", "0"]);
+    marquee_ok(train_args(model, out, &extra));
     run_history(out).iter().map(|r| r["train_loss"].as_f64().unwrap()).collect()
 }
 

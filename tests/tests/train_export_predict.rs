@@ -6,21 +6,15 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use marquee_e2e::{marquee_bin, marquee_ok, movies_dir, run_history};
+use marquee_e2e::{marquee_bin, marquee_ok, movies_dir, predicted_probabilities, run_history};
 
 const POSTER: &str = "posters/tt0012349.jpg";
 const PLOT: &str = "A tramp cares for a boy after he's abandoned as a newborn by his mother.";
 
 fn train_args(model: &str, out: &Path, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = ["train", "--model", model, "--limit", "64", "--seed", "7", "--data"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    args.push(movies_dir().display().to_string());
-    args.push("--out".into());
-    args.push(out.display().to_string());
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
+    let mut extra = extra.to_vec();
+    extra.extend(["--seed", "7"]);
+    marquee_e2e::train_args(model, out, &extra)
 }
 
 fn predict_json(bundle: &Path, poster: Option<&Path>, plot: Option<&str>) -> serde_json::Value {
@@ -32,17 +26,6 @@ fn predict_json(bundle: &Path, poster: Option<&Path>, plot: Option<&str>) -> ser
         args.extend(["--plot".into(), plot.to_string()]);
     }
     serde_json::from_slice(&marquee_ok(args).stdout).unwrap()
-}
-
-fn probabilities(prediction: &serde_json::Value) -> Vec<(String, f64)> {
-    let mut genres: Vec<(String, f64)> = prediction["genres"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| (g["genre"].as_str().unwrap().to_string(), g["probability"].as_f64().unwrap()))
-        .collect();
-    genres.sort_by(|a, b| a.0.cmp(&b.0));
-    genres
 }
 
 fn assert_close(a: &[(String, f64)], b: &[(String, f64)], tolerance: f64) {
@@ -87,9 +70,9 @@ fn fusion_trains_exports_and_predicts_the_same() {
     let poster = movies_dir().join(POSTER);
     let before = predict_json(&fusion.join("bundle"), Some(&poster), Some(PLOT));
     assert_eq!(before["route"], "full");
-    let expected = probabilities(&before);
-    assert_close(&probabilities(&predict_json(&f32_bundle, Some(&poster), Some(PLOT))), &expected, 1e-5);
-    assert_close(&probabilities(&predict_json(&f16_bundle, Some(&poster), Some(PLOT))), &expected, 1e-2);
+    let expected = predicted_probabilities(&before);
+    assert_close(&predicted_probabilities(&predict_json(&f32_bundle, Some(&poster), Some(PLOT))), &expected, 1e-5);
+    assert_close(&predicted_probabilities(&predict_json(&f16_bundle, Some(&poster), Some(PLOT))), &expected, 1e-2);
     let f16_size = std::fs::metadata(f16_bundle.join("model.safetensors")).unwrap().len();
     let f32_size = std::fs::metadata(f32_bundle.join("model.safetensors")).unwrap().len();
     assert!(f16_size * 10 < f32_size * 6, "f16 weights ({f16_size} B) must be about half of f32 ({f32_size} B)");

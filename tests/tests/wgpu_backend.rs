@@ -1,7 +1,7 @@
 //! The GPU path: `--device wgpu` (burn's wgpu backend; here Mesa's llvmpipe Vulkan device, which
 //! .ci/run installs) predicts what the CPU backend predicts for the same bundle.
 
-use marquee_e2e::{marquee_ok, movies_dir};
+use marquee_e2e::{marquee_ok, predicted_probabilities, train_args};
 
 fn probabilities(bundle: &str, device: &str) -> Vec<(String, f64)> {
     let output = marquee_ok([
@@ -14,34 +14,14 @@ fn probabilities(bundle: &str, device: &str) -> Vec<(String, f64)> {
         "--plot",
         "Two detectives hunt a serial killer through a rain-soaked city.",
     ]);
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let mut genres: Vec<(String, f64)> = json["genres"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| (g["genre"].as_str().unwrap().to_string(), g["probability"].as_f64().unwrap()))
-        .collect();
-    genres.sort_by(|a, b| a.0.cmp(&b.0));
-    genres
+    predicted_probabilities(&serde_json::from_slice(&output.stdout).unwrap())
 }
 
 #[test]
 fn wgpu_predicts_like_the_cpu() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("lstm");
-    marquee_ok([
-        "train",
-        "--model",
-        "lstm",
-        "--limit",
-        "64",
-        "--epochs",
-        "1",
-        "--data",
-        movies_dir().to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-    ]);
+    marquee_ok(train_args("lstm", &run, &["--epochs", "1"]));
     let bundle = run.join("bundle");
     let cpu = probabilities(bundle.to_str().unwrap(), "cpu");
     let gpu = probabilities(bundle.to_str().unwrap(), "wgpu");

@@ -38,85 +38,45 @@ fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow::anyhow!("plot: {e}")
 }
 
+/// One metric's value in an epoch record.
+type Pick = fn(&EpochRecord) -> f64;
+
 /// Loss curves (train and validation) and validation F1 curves (micro and macro) per epoch.
 pub fn curves(history: &[EpochRecord], path: &Path, title: &str) -> Result<()> {
     render(path, |root| {
         let (left, right) = root.split_horizontally(WIDTH / 2);
-        let epochs = history.len().max(1) as f64;
         let max_loss = history
             .iter()
             .flat_map(|r| [r.train_loss, r.validation_loss])
             .fold(0.0f64, f64::max)
             .max(1e-3)
             * 1.1;
-        let mut chart = ChartBuilder::on(&left)
-            .caption(format!("{title}: loss"), ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(52)
-            .build_cartesian_2d(0.5..epochs + 0.5, 0.0..max_loss)
-            .map_err(plot_err)?;
-        epoch_mesh(&mut chart, history.len(), "BCE loss")?;
-        for (name, color, pick) in [
-            ("train", BLUE, (|r: &EpochRecord| r.train_loss) as fn(&EpochRecord) -> f64),
-            ("validation", RED, |r: &EpochRecord| r.validation_loss),
-        ] {
-            let points: Vec<(f64, f64)> = history.iter().map(|r| (r.epoch as f64, pick(r))).collect();
-            chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-                .map_err(plot_err)?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
-            chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled()))).map_err(plot_err)?;
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .border_style(BLACK)
-            .background_style(WHITE)
-            .draw()
-            .map_err(plot_err)?;
-
-        let mut chart = ChartBuilder::on(&right)
-            .caption("validation F1", ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(52)
-            .build_cartesian_2d(0.5..epochs + 0.5, 0.0..1.0)
-            .map_err(plot_err)?;
-        epoch_mesh(&mut chart, history.len(), "F1")?;
-        for (name, color, pick) in [
-            ("micro F1", GREEN, (|r: &EpochRecord| r.validation_micro_f1) as fn(&EpochRecord) -> f64),
-            ("macro F1", MAGENTA, |r: &EpochRecord| r.validation_macro_f1),
-        ] {
-            let points: Vec<(f64, f64)> = history.iter().map(|r| (r.epoch as f64, pick(r))).collect();
-            chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-                .map_err(plot_err)?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
-            chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled()))).map_err(plot_err)?;
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .border_style(BLACK)
-            .background_style(WHITE)
-            .draw()
-            .map_err(plot_err)?;
-        Ok(())
+        let losses: [(&str, RGBColor, Pick); 2] =
+            [("train", BLUE, |r| r.train_loss), ("validation", RED, |r| r.validation_loss)];
+        line_panel(&left, history, &format!("{title}: loss"), "BCE loss", max_loss, &losses)?;
+        let f1s: [(&str, RGBColor, Pick); 2] =
+            [("micro F1", GREEN, |r| r.validation_micro_f1), ("macro F1", MAGENTA, |r| r.validation_macro_f1)];
+        line_panel(&right, history, "validation F1", "F1", 1.0, &f1s)
     })
 }
 
-/// Axes with whole epochs on x and a light grid.
-fn epoch_mesh<DB: DrawingBackend>(
-    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
-    epochs: usize,
+/// A panel of per-epoch lines with markers and a legend.
+fn line_panel(
+    area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    history: &[EpochRecord],
+    caption: &str,
     y_desc: &str,
-) -> Result<()>
-where
-    DB::ErrorType: 'static,
-{
+    y_max: f64,
+    series: &[(&str, RGBColor, Pick)],
+) -> Result<()> {
+    let epochs = history.len().max(1);
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(52)
+        .build_cartesian_2d(0.5..epochs as f64 + 0.5, 0.0..y_max)
+        .map_err(plot_err)?;
     chart
         .configure_mesh()
         .x_desc("epoch")
@@ -125,7 +85,24 @@ where
         .x_label_formatter(&|x| if x.fract().abs() < 1e-9 { format!("{x:.0}") } else { String::new() })
         .light_line_style(WHITE)
         .draw()
-        .map_err(plot_err)
+        .map_err(plot_err)?;
+    for &(name, color, pick) in series {
+        let points: Vec<(f64, f64)> = history.iter().map(|r| (r.epoch as f64, pick(r))).collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+            .map_err(plot_err)?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled()))).map_err(plot_err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()
+        .map_err(plot_err)?;
+    Ok(())
 }
 
 /// Horizontal bars of each genre's F1 (best first), with its support in the label.

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::device::DeviceChoice;
 use crate::paths::{pretrained_dir, write_atomic};
-use crate::train::examples::{prepare, Example, SplitExamples};
+use crate::train::examples::{poster_chw, prepare, Example, SplitExamples};
 use crate::train::features;
 use crate::train::fit::{fit, predict, score, FitInputs, FitOptions, OptimizerKind};
 
@@ -531,7 +531,10 @@ fn prepare_model(
                 model_core::models::ImageClassifier::SimpleCnn(_) => unreachable!("a pretrained backbone"),
             }
             let image = ImagePreprocessing::new(Normalization::IMAGENET);
-            let mut examples = prepare(dataset, split, genres, None, Some(&image))?;
+            // A frozen backbone reads each poster once, for the feature cache, and only when
+            // the cache lacks it; a trained one reads them every epoch, so decode them up front.
+            let decode_now = (!model_config.frozen_backbone()).then_some(&image);
+            let mut examples = prepare(dataset, split, genres, None, decode_now)?;
             if model_config.frozen_backbone() {
                 let weights_id = model_core::bundle::sha256_hex(&read_file(&weights)?);
                 let kind = serde_json::to_string(&config.model)?;
@@ -565,8 +568,8 @@ fn cache_image_features(
     let valid = model.valid();
     let description = format!("backbone features v1\n{weights_id}\n{}", serde_json::to_string(image)?);
     let map = features::cached(&description, examples, "backbone features", |chunk: &[&Example]| {
-        let chw: Vec<Vec<f32>> = chunk.iter().map(|e| image.to_chw(e.poster.as_ref().expect("decoded"))).collect();
-        valid.features(images_to_tensor(&chw, image, device))
+        let chw = chunk.iter().map(|e| poster_chw(e, image)).collect::<Result<Vec<_>>>()?;
+        Ok(valid.features(images_to_tensor(&chw, image, device)))
     })?;
     for example in examples.all_mut() {
         example.image_cached = Some(map[&example.id].clone());
@@ -635,7 +638,8 @@ fn prepare_fusion(
 
     let text = text_bundle.text_preprocessor()?.context("the text branch has no tokenizer")?;
     let image = image_bundle.manifest.image.context("the image branch has no image preprocessing")?;
-    let mut examples = prepare(dataset, split, genres, Some(&text), Some(&image))?;
+    // Posters are decoded only if the image branch's outputs are not cached yet.
+    let mut examples = prepare(dataset, split, genres, Some(&text), None)?;
     // What the branches output depends only on logits-or-features, so the gmu and features
     // heads share one cache.
     let mode_name = if mode.uses_features() { "features" } else { "logits" };
@@ -645,7 +649,7 @@ fn prepare_fusion(
         "text branch",
         |chunk: &[&Example]| {
             let sequences: Vec<Vec<u32>> = chunk.iter().map(|e| e.tokens.clone().expect("tokenised")).collect();
-            fusion.text_output(&text.to_input(&sequences, device))
+            Ok(fusion.text_output(&text.to_input(&sequences, device)))
         },
     )?;
     let image_map = features::cached(
@@ -653,8 +657,8 @@ fn prepare_fusion(
         &examples,
         "image branch",
         |chunk: &[&Example]| {
-            let chw: Vec<Vec<f32>> = chunk.iter().map(|e| image.to_chw(e.poster.as_ref().expect("decoded"))).collect();
-            fusion.image_output(images_to_tensor(&chw, &image, device))
+            let chw = chunk.iter().map(|e| poster_chw(e, &image)).collect::<Result<Vec<_>>>()?;
+            Ok(fusion.image_output(images_to_tensor(&chw, &image, device)))
         },
     )?;
     for example in examples.all_mut() {

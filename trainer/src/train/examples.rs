@@ -23,6 +23,8 @@ pub struct Example {
     pub tokens: Option<Vec<u32>>,
     /// The poster resized to the model's square, for models that read posters.
     pub poster: Option<Arc<RgbImage>>,
+    /// Where the poster is, to decode it later when it was not decoded up front.
+    pub poster_path: std::path::PathBuf,
     /// Multi-hot genres.
     pub target: Vec<f32>,
     /// Cached output of a frozen text part.
@@ -91,25 +93,31 @@ fn prepare_one(
     image: Option<&ImagePreprocessing>,
 ) -> Result<Example> {
     let tokens = text.map(|t| t.encode(&movie.overview)).transpose()?;
-    let poster = match image {
-        Some(pre) => {
-            let bytes = std::fs::read(&movie.poster)
-                .map_err(|e| anyhow::anyhow!("poster {}: {e}", movie.poster.display()))?;
-            let decoded = decode_image(&bytes, &movie.poster.display().to_string())?;
-            let size = pre.size;
-            let resized = image::imageops::resize(&decoded, size, size, image::imageops::FilterType::Triangle);
-            Some(Arc::new(resized))
-        }
-        None => None,
-    };
+    let poster = image.map(|pre| load_poster(&movie.poster, pre)).transpose()?.map(Arc::new);
     Ok(Example {
         id: movie.id.clone(),
         tokens,
         poster,
+        poster_path: movie.poster.clone(),
         target: genres.encode(&movie.genres),
         text_cached: None,
         image_cached: None,
     })
+}
+
+/// Reads, decodes and resizes a poster to `pre`'s square (normalisation comes at batch time).
+pub fn load_poster(path: &std::path::Path, pre: &ImagePreprocessing) -> Result<RgbImage> {
+    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("poster {}: {e}", path.display()))?;
+    let decoded = decode_image(&bytes, &path.display().to_string())?;
+    Ok(image::imageops::resize(&decoded, pre.size, pre.size, image::imageops::FilterType::Triangle))
+}
+
+/// Normalised CHW floats of an example's poster: the decoded one, or decoded now.
+pub fn poster_chw(example: &Example, pre: &ImagePreprocessing) -> Result<Vec<f32>> {
+    match &example.poster {
+        Some(poster) => Ok(pre.to_chw(poster)),
+        None => Ok(pre.to_chw(&load_poster(&example.poster_path, pre)?)),
+    }
 }
 
 /// Light augmentation of a resized poster: a horizontal flip half of the time and a shift of

@@ -39,7 +39,7 @@ pub fn cached(
     description: &str,
     examples: &SplitExamples,
     label: &str,
-    mut compute: impl FnMut(&[&Example]) -> Tensor<2>,
+    mut compute: impl FnMut(&[&Example]) -> Result<Tensor<2>>,
 ) -> Result<FeatureMap> {
     let path = cache_path(description, examples);
     if let Ok(map) = read(&path) {
@@ -52,7 +52,7 @@ pub fn cached(
     let bar = progress::bar(all.len() as u64, label);
     let mut map = FeatureMap::new();
     for chunk in all.chunks(32) {
-        let output = compute(chunk);
+        let output = compute(chunk)?;
         let [rows, width] = output.dims();
         let values = output.into_data().try_to_vec::<f32>().expect("f32 features");
         for (row, example) in chunk.iter().enumerate().take(rows) {

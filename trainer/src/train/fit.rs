@@ -392,6 +392,7 @@ mod tests {
             id: String::new(),
             tokens: None,
             poster: None,
+            poster_path: Default::default(),
             target,
             text_cached: None,
             image_cached: None,

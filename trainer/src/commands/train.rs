@@ -640,27 +640,35 @@ fn prepare_fusion(
     let image = image_bundle.manifest.image.context("the image branch has no image preprocessing")?;
     // Posters are decoded only if the image branch's outputs are not cached yet.
     let mut examples = prepare(dataset, split, genres, Some(&text), None)?;
-    // What the branches output depends only on logits-or-features, so the gmu and features
-    // heads share one cache.
-    let mode_name = if mode.uses_features() { "features" } else { "logits" };
-    let text_map = features::cached(
-        &format!("fusion text branch v1\n{mode_name}\n{}", text_bundle.manifest.parts[model_core::bundle::WEIGHTS].sha256),
+    // Each branch's pooled features are computed once per movie and cached (keyed by the
+    // branch's weights); the logits that the design's head reads are the branch's own head
+    // applied to them, so every fusion mode shares one pass over the posters and plots.
+    let text_features = features::cached(
+        &format!("fusion text branch features v1\n{}", text_bundle.manifest.parts[model_core::bundle::WEIGHTS].sha256),
         &examples,
         "text branch",
         |chunk: &[&Example]| {
             let sequences: Vec<Vec<u32>> = chunk.iter().map(|e| e.tokens.clone().expect("tokenised")).collect();
-            Ok(fusion.text_output(&text.to_input(&sequences, device)))
+            Ok(fusion.text.features(&text.to_input(&sequences, device)))
         },
     )?;
-    let image_map = features::cached(
-        &format!("fusion image branch v1\n{mode_name}\n{}", image_bundle.manifest.parts[model_core::bundle::WEIGHTS].sha256),
+    let image_features = features::cached(
+        &format!("fusion image branch features v1\n{}", image_bundle.manifest.parts[model_core::bundle::WEIGHTS].sha256),
         &examples,
         "image branch",
         |chunk: &[&Example]| {
             let chw = chunk.iter().map(|e| poster_chw(e, &image)).collect::<Result<Vec<_>>>()?;
-            Ok(fusion.image_output(images_to_tensor(&chw, &image, device)))
+            Ok(fusion.image.features(images_to_tensor(&chw, &image, device)))
         },
     )?;
+    let (text_map, image_map) = if mode.uses_features() {
+        (text_features, image_features)
+    } else {
+        (
+            features::map_rows(&text_features, device, |f| fusion.text.head_forward(f)),
+            features::map_rows(&image_features, device, |f| fusion.image.head_forward(f)),
+        )
+    };
     for example in examples.all_mut() {
         example.text_cached = Some(text_map[&example.id].clone());
         example.image_cached = Some(image_map[&example.id].clone());

@@ -65,6 +65,24 @@ pub fn cached(
     Ok(map)
 }
 
+/// Applies `f` (a head, say) to every vector of `map`, in batches of 256 on `device`.
+pub fn map_rows(map: &FeatureMap, device: &burn::tensor::Device, f: impl Fn(Tensor<2>) -> Tensor<2>) -> FeatureMap {
+    let ids: Vec<&String> = map.keys().collect();
+    let width = map.values().next().map_or(0, |v| v.len());
+    let mut out = FeatureMap::with_capacity(map.len());
+    for chunk in ids.chunks(256) {
+        let flat: Vec<f32> = chunk.iter().flat_map(|id| map[*id].iter().copied()).collect();
+        let input = Tensor::<2>::from_data(burn::tensor::TensorData::new(flat, [chunk.len(), width]), device);
+        let output = f(input);
+        let [rows, outputs] = output.dims();
+        let values = output.into_data().try_to_vec::<f32>().expect("f32 outputs");
+        for (row, id) in chunk.iter().enumerate().take(rows) {
+            out.insert((*id).clone(), Arc::new(values[row * outputs..(row + 1) * outputs].to_vec()));
+        }
+    }
+    out
+}
+
 fn write(path: &std::path::Path, map: &FeatureMap) -> Result<()> {
     std::fs::create_dir_all(path.parent().expect("cache path has a parent"))?;
     let width = map.values().next().map_or(0, |v| v.len());

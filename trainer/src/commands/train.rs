@@ -339,7 +339,7 @@ pub fn train(config: &TrainConfig, resume: bool) -> Result<PathBuf> {
         "best_epoch": outcome.best_epoch,
         "epochs_run": outcome.history.len(),
         "training_seconds": started.elapsed().as_secs_f64(),
-        "commit": option_env!("MARQUEE_COMMIT").unwrap_or("unknown"),
+        "commit": source_commit(),
         "validation": summary(&validation),
         "test": summary(&test),
         "notes": notes,
@@ -366,6 +366,18 @@ pub fn train(config: &TrainConfig, resume: bool) -> Result<PathBuf> {
     );
     println!("bundle: {}", bundle.display());
     Ok(bundle)
+}
+
+/// The commit of the source tree the run was started from (`git rev-parse HEAD` in the current
+/// folder), or "unknown" outside a git checkout.
+fn source_commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// The headline numbers of a report, for manifests.

@@ -101,14 +101,6 @@ impl ImageHeadConfig {
             ImageHeadConfig::MultiLabel(config) => ImageHead::MultiLabel(config.init(device)),
         }
     }
-
-    /// The number of outputs.
-    pub fn outputs(&self) -> usize {
-        match self {
-            ImageHeadConfig::Imagenet { classes } => *classes,
-            ImageHeadConfig::MultiLabel(config) => config.num_genres,
-        }
-    }
 }
 
 #[cfg(test)]

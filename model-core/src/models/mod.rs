@@ -142,16 +142,6 @@ impl ModelConfig {
             )),
         }
     }
-
-    /// Whether the model reads plots.
-    pub fn reads_text(&self) -> bool {
-        !matches!(self, ModelConfig::Image(_))
-    }
-
-    /// Whether the model reads posters.
-    pub fn reads_images(&self) -> bool {
-        !matches!(self, ModelConfig::Text(_))
-    }
 }
 
 /// A text classifier.

@@ -141,11 +141,6 @@ impl BertTokenizer {
             .map_err(|e| Error::Tokenizer { name: "bert".into(), reason: e.to_string() })?;
         Ok(encoding.get_ids().to_vec())
     }
-
-    /// The size of the tokenizer's vocabulary.
-    pub fn vocab_size(&self) -> usize {
-        self.tokenizer.get_vocab_size(true)
-    }
 }
 
 /// A batch of token sequences padded to the longest one.

@@ -4,6 +4,7 @@
 pub mod bundle;
 pub mod data;
 pub mod error;
+pub mod flops;
 pub mod inference;
 pub mod metrics;
 pub mod models;

@@ -31,6 +31,10 @@ enum Command {
     Export(commands::export::ExportArgs),
     /// Grid-search a pretrained image backbone's head (dropout, lr, weight decay, freezing).
     Grid(commands::grid::GridArgs),
+    /// Measure every model's speed and memory (optionally beside PyTorch).
+    Bench(commands::bench::BenchArgs),
+    /// Serve the page and the widget with a bundle (http://127.0.0.1:8080 by default).
+    Serve(commands::serve::ServeArgs),
 }
 
 #[derive(Subcommand)]
@@ -48,6 +52,8 @@ fn main() -> std::process::ExitCode {
         Command::Predict(args) => commands::predict::run(args),
         Command::Export(args) => commands::export::run(args),
         Command::Grid(args) => commands::grid::run(args),
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Bench(args) => commands::bench::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

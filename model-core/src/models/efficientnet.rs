@@ -28,7 +28,7 @@ const BN_EPSILON: f64 = 1e-3;
 
 /// One stage of MBConv blocks: (expand ratio, kernel, stride of the first block, output
 /// channels, repeats).
-const STAGES: [(usize, usize, usize, usize, usize); 7] = [
+pub(crate) const STAGES: [(usize, usize, usize, usize, usize); 7] = [
     (1, 3, 1, 16, 1),
     (6, 3, 2, 24, 2),
     (6, 5, 2, 40, 2),

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use model_core::bundle::Bundle;
 use model_core::data::{Dataset, GenreVocab, LoadOptions, PosterCheck, SplitConfig};
 use model_core::inference::Predictor;
@@ -46,6 +46,9 @@ pub struct EvalArgs {
     /// Movies per batch.
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
+    /// Also write each movie's true and predicted genres and probabilities to this CSV file.
+    #[arg(long)]
+    predictions: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -104,6 +107,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
         "evaluating",
     );
     let report = score(&probabilities, &selected, &predictor.bundle.manifest.thresholds, &genres.genres);
+    if let Some(path) = &args.predictions {
+        write_predictions(path, &dataset, &selected, &probabilities, &predictor)?;
+        eprintln!("wrote {} movies' predictions to {}", selected.len(), path.display());
+    }
     if args.json {
         let output = EvalOutput {
             model: &predictor.bundle.manifest.name,
@@ -126,4 +133,37 @@ pub fn run(args: EvalArgs) -> Result<()> {
         println!("{:<18} {:>9.3} {:>7.3} {:>6.3} {:>8}", g.genre, g.precision, g.recall, g.f1, g.support);
     }
     Ok(())
+}
+
+/// One row per movie: id, title, true genres, predicted genres, then each genre's probability.
+fn write_predictions(
+    path: &std::path::Path,
+    dataset: &Dataset,
+    examples: &[crate::train::examples::Example],
+    probabilities: &[f32],
+    predictor: &Predictor,
+) -> Result<()> {
+    let titles: std::collections::HashMap<&str, &str> =
+        dataset.movies.iter().map(|m| (m.id.as_str(), m.title.as_str())).collect();
+    let genres = predictor.genres();
+    let thresholds = &predictor.bundle.manifest.thresholds;
+    let mut csv = String::from("id,title,genres,predicted");
+    genres.iter().for_each(|g| csv.push_str(&format!(",{}", quote(g))));
+    csv.push('\n');
+    for (example, row) in examples.iter().zip(probabilities.chunks(genres.len())) {
+        let named = |keep: &dyn Fn(usize) -> bool| {
+            (0..genres.len()).filter(|&i| keep(i)).map(|i| genres[i].as_str()).collect::<Vec<_>>().join("|")
+        };
+        let truth = named(&|i| example.target[i] > 0.5);
+        let predicted = named(&|i| row[i] >= thresholds[i]);
+        let title = titles.get(example.id.as_str()).copied().unwrap_or("");
+        csv.push_str(&format!("{},{},{},{}", quote(&example.id), quote(title), quote(&truth), quote(&predicted)));
+        row.iter().for_each(|p| csv.push_str(&format!(",{p:.6}")));
+        csv.push('\n');
+    }
+    crate::paths::write_atomic(path, csv.as_bytes()).with_context(|| format!("writing {}", path.display()))
+}
+
+fn quote(field: &str) -> String {
+    format!("\"{}\"", field.replace('"', "\"\""))
 }

@@ -1,8 +1,10 @@
 //! One module per subcommand, each a thin layer over `model-core` and `train`.
 
+pub mod bench;
 pub mod eval;
 pub mod export;
 pub mod grid;
 pub mod predict;
+pub mod serve;
 pub mod stats;
 pub mod train;

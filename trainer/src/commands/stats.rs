@@ -22,6 +22,10 @@ pub struct StatsArgs {
     /// Only check that posters exist instead of decoding each one.
     #[arg(long)]
     quick: bool,
+    /// Write each usable movie's split (the one `marquee train` uses by default) to this CSV
+    /// file (`id,split`), for tools outside Marquee such as the scikit-learn baseline.
+    #[arg(long)]
+    write_split: Option<PathBuf>,
 }
 
 /// The JSON printed by `--json`.
@@ -52,6 +56,15 @@ pub fn run(args: StatsArgs) -> Result<()> {
     let posters = if args.quick { PosterCheck::Exists } else { PosterCheck::Decode };
     let dataset = Dataset::load(&args.data, LoadOptions { strict: args.strict, posters })?;
     let stats = collect(&args, &dataset);
+    if let Some(path) = &args.write_split {
+        let config = SplitConfig::default();
+        let mut csv = String::from("id,split\n");
+        for movie in &dataset.movies {
+            csv.push_str(&format!("{},{}\n", movie.id, dataset.split_of(movie, &config).name()));
+        }
+        crate::paths::write_atomic(path, csv.as_bytes())?;
+        eprintln!("wrote the split of {} movies to {}", dataset.movies.len(), path.display());
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&stats)?);
     } else {

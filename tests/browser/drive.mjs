@@ -1,0 +1,162 @@
+// Drives headless Chromium through Marquee's page and widget and prints what it saw as JSON.
+// The Rust test tests/tests/browser.rs starts `marquee serve`, runs this, and checks the report
+// against `marquee predict`. Usage: node drive.mjs CONFIG_JSON (see browser.rs for the fields).
+import { chromium } from "playwright-core";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const config = JSON.parse(process.argv[2]);
+const report = { backend: null, fallbackReason: null, movies: [], badInputs: {}, reload: {}, embed: {}, console: [] };
+
+const profile = mkdtempSync(join(tmpdir(), "marquee-chromium-"));
+const args = ["--no-sandbox", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+if (config.webgpu) args.push("--enable-unsafe-webgpu");
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: config.chromium ?? "/usr/bin/chromium",
+  headless: true,
+  args,
+  viewport: { width: 1200, height: 1000 },
+});
+context.setDefaultTimeout(config.timeoutMs ?? 240000);
+
+function watch(page, name) {
+  page.on("console", (m) => {
+    if (m.type() === "error" || m.type() === "warning") report.console.push(`${name}: ${m.type()}: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => report.console.push(`${name}: uncaught: ${e.message}`));
+}
+
+/** Waits for the widget `selector` to finish loading; returns what it says about itself. */
+async function ready(page, selector) {
+  await page.waitForFunction((s) => {
+    const w = document.querySelector(s);
+    return w && (w.classifier || w.shadowRoot.querySelector(".error").textContent);
+  }, selector);
+  return page.evaluate((s) => {
+    const w = document.querySelector(s);
+    const c = w.classifier;
+    return c
+      ? { backend: c.backend, fallbackReason: c.fallbackReason ?? null, fromCache: c.fromCache, name: c.name }
+      : { error: w.shadowRoot.querySelector(".error").textContent };
+  }, selector);
+}
+
+/** Fills the widget's form and presses Classify; returns the shown bars or the shown error. */
+async function classify(page, selector, { poster, plot }) {
+  const widget = page.locator(selector);
+  await page.evaluate((s) => document.querySelector(s).clear(), selector);
+  if (poster) await widget.locator('input[type="file"]').setInputFiles(poster);
+  await widget.locator("textarea").fill(plot ?? "");
+  const outcome = page.evaluate(
+    (s) =>
+      new Promise((resolve) => {
+        const w = document.querySelector(s);
+        const done = (e) => {
+          w.removeEventListener("classified", done);
+          w.removeEventListener("failed", done);
+          resolve(e.type === "classified" ? { millis: e.detail.millis } : { error: e.detail.message });
+        };
+        w.addEventListener("classified", done);
+        w.addEventListener("failed", done);
+      }),
+    selector,
+  );
+  await widget.getByRole("button", { name: "Classify" }).click();
+  const result = await outcome;
+  if (result.error) return result;
+  result.genres = await widget.locator("ol.genres li").evaluateAll((items) =>
+    items.map((li) => ({
+      genre: li.dataset.genre,
+      probability: Number(li.dataset.probability),
+      predicted: li.dataset.predicted === "true",
+      label: li.getAttribute("aria-label"),
+    })),
+  );
+  result.status = await widget.locator(".status").textContent();
+  return result;
+}
+
+try {
+  const page = await context.newPage();
+  watch(page, "index.html");
+  await page.goto(config.baseUrl);
+  const state = await ready(page, "#classifier");
+  if (state.error) throw new Error(`the page's model did not load: ${state.error}`);
+  Object.assign(report, { backend: state.backend, fallbackReason: state.fallbackReason, firstLoadFromCache: state.fromCache, name: state.name });
+  report.samplesShown = await page.locator("#samples li").count();
+  if (config.screenshots) await page.screenshot({ path: join(config.screenshots, `page-before-${state.backend}.png`), fullPage: true });
+
+  for (const movie of config.movies) {
+    report.movies.push({ id: movie.id, ...(await classify(page, "#classifier", movie)) });
+  }
+  // A second classification of the first movie: the steady-state latency.
+  report.repeat = await classify(page, "#classifier", config.movies[0]);
+  if (config.screenshots) await page.screenshot({ path: join(config.screenshots, `page-after-${state.backend}.png`), fullPage: true });
+
+  // A sample button classifies in one click.
+  const sampleOutcome = page.evaluate(
+    () => new Promise((resolve) => document.getElementById("classifier").addEventListener("classified", (e) => resolve(e.detail.results.length), { once: true })),
+  );
+  await page.locator("#samples button").first().click();
+  report.sampleClick = await sampleOutcome;
+
+  // Bad inputs: each shows a clear message, and the classifier keeps working afterwards.
+  const bad = config.badInputs;
+  report.badInputs.notAnImage = await classify(page, "#classifier", { poster: bad.notAnImage, plot: "" });
+  report.badInputs.emptyForm = await classify(page, "#classifier", { poster: null, plot: "   " });
+  report.badInputs.hugeImage = await classify(page, "#classifier", { poster: bad.hugeImage, plot: "" });
+  report.badInputs.corruptImage = await classify(page, "#classifier", { poster: bad.corruptImage, plot: "" });
+  report.badInputs.afterwards = await classify(page, "#classifier", config.movies[0]);
+  await page.evaluate(() => {
+    const w = document.createElement("marquee-classifier");
+    w.id = "missing";
+    w.setAttribute("model", "no-such-bundle/");
+    document.body.append(w);
+  });
+  report.badInputs.missingBundle = await ready(page, "#missing");
+  // A bundle whose weights arrive cut in half (the manifest is the real one).
+  await page.route("**/truncated-bundle/**", async (route) => {
+    const name = new URL(route.request().url()).pathname.split("/").pop();
+    const real = await route.fetch({ url: new URL(`models/default/${name}`, config.baseUrl).href });
+    let body = await real.body();
+    if (name === "model.safetensors") body = body.subarray(0, Math.floor(body.length / 2));
+    await route.fulfill({ status: 200, body, contentType: "application/octet-stream" });
+  });
+  report.badInputs.truncatedBundle = await page.evaluate(async (url) => {
+    const { Marquee } = await import("./pkg/marquee_web.js");
+    try {
+      await Marquee.load(url, {});
+      return { error: null };
+    } catch (e) {
+      return { error: e.message };
+    }
+  }, "truncated-bundle/");
+
+  // A second visit: the bundle comes from Cache Storage.
+  await page.reload();
+  report.reload = await ready(page, "#classifier");
+  await page.close();
+
+  // The widget in a plain page, under the Content-Security-Policy the server sends.
+  const embed = await context.newPage();
+  watch(embed, "embed.html");
+  const violations = [];
+  await embed.exposeFunction("reportViolation", (v) => violations.push(v));
+  await embed.addInitScript(() => document.addEventListener("securitypolicyviolation", (e) => window.reportViolation(`${e.violatedDirective} ${e.blockedURI}`)));
+  const response = await embed.goto(new URL("embed.html", config.baseUrl).href);
+  report.embed.csp = response.headers()["content-security-policy"] ?? null;
+  report.embed.ready = await ready(embed, "#widget");
+  report.embed.classified = await classify(embed, "#widget", config.movies[1]);
+  report.embed.globals = await embed.evaluate(() => ["Marquee", "MarqueeClassifier", "init"].filter((n) => n in window));
+  report.embed.violations = violations;
+  if (config.screenshots) await embed.screenshot({ path: join(config.screenshots, `embed-${state.backend}.png`), fullPage: true });
+} catch (error) {
+  report.fatal = String(error.stack ?? error);
+} finally {
+  await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+const out = JSON.stringify(report, null, 1);
+if (config.reportPath) writeFileSync(config.reportPath, out);
+console.log(out);

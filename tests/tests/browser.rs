@@ -1,0 +1,189 @@
+//! The page and the widget in a real browser: headless Chromium (driven by playwright-core from
+//! `tests/browser/drive.mjs`) opens the page that `marquee serve` serves with the default
+//! bundle, classifies three real test-split movies through the UI, and every probability it
+//! shows must equal `marquee predict` on the same bundle within 1e-3, on WebGPU (SwiftShader
+//! here) and on the CPU fallback (WebGPU off). It also checks bad inputs, the offline second
+//! visit and the widget embedded in a plain page under the server's Content-Security-Policy.
+//!
+//! Needs `www/pkg/` (built by `scripts/build-web.sh`), Chromium at `/usr/bin/chromium` (or
+//! `$MARQUEE_CHROMIUM`) and `npm ci` (both done by `.ci/run`).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use marquee_e2e::{marquee_bin, marquee_ok, predicted_probabilities};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `marquee serve` on a free port; killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(bundle: &Path) -> Self {
+        let mut child = Command::new(marquee_bin())
+            .args(["serve", "--port", "0", "--www"])
+            .arg(repo().join("www"))
+            .arg("--bundle")
+            .arg(bundle)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start marquee serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let url = loop {
+            let line = lines.next().expect("marquee serve printed its address").expect("utf-8");
+            if let Some(rest) = line.strip_prefix("open ") {
+                break rest.split_whitespace().next().expect("a URL").to_string();
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self { child, url }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The first three sample movies the page offers (test-split movies).
+fn sample_movies() -> Vec<serde_json::Value> {
+    let samples: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(repo().join("www/samples/samples.json")).expect("www/samples/samples.json"))
+            .expect("samples.json is JSON");
+    samples.into_iter().take(3).collect()
+}
+
+fn expected(bundle: &Path, poster: &Path, plot: &str) -> Vec<(String, f64)> {
+    let output = marquee_ok([
+        "predict".as_ref(),
+        "--bundle".as_ref(),
+        bundle.as_os_str(),
+        "--poster".as_ref(),
+        poster.as_os_str(),
+        "--plot".as_ref(),
+        plot.as_ref(),
+        "--json".as_ref(),
+    ]);
+    predicted_probabilities(&serde_json::from_slice(&output.stdout).expect("predict --json"))
+}
+
+fn run_browser(webgpu: bool) {
+    let www = repo().join("www");
+    assert!(
+        www.join("pkg/marquee_web_bg.wasm").is_file(),
+        "www/pkg is not built: run scripts/build-web.sh (the README's test command does)"
+    );
+    let chromium = std::env::var("MARQUEE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(Path::new(&chromium).is_file(), "{chromium} is missing: install Debian's chromium (.ci/run does)");
+    assert!(repo().join("node_modules/playwright-core").is_dir(), "node_modules is missing: run `npm ci` (.ci/run does)");
+
+    let bundle = std::env::var_os("MARQUEE_TEST_BUNDLE").map(PathBuf::from).unwrap_or_else(|| www.join("models/default"));
+    let server = Server::start(&bundle);
+    let scratch = tempfile::tempdir().unwrap();
+    let not_an_image = scratch.path().join("notes.txt");
+    std::fs::write(&not_an_image, "this is a text file, not a poster").unwrap();
+    let huge = scratch.path().join("huge.jpg");
+    std::fs::write(&huge, vec![0xAB; 20 * 1000 * 1000]).unwrap();
+    let corrupt = scratch.path().join("corrupt.jpg");
+    std::fs::write(&corrupt, b"\xFF\xD8\xFF\xE0 not really a JPEG").unwrap();
+    let screenshots = repo().join("target/browser-screenshots");
+    std::fs::create_dir_all(&screenshots).unwrap();
+
+    let movies: Vec<serde_json::Value> = sample_movies()
+        .into_iter()
+        .map(|m| {
+            let poster = www.join(m["poster"].as_str().unwrap());
+            serde_json::json!({"id": m["id"], "poster": poster, "plot": m["plot"]})
+        })
+        .collect();
+    let config = serde_json::json!({
+        "baseUrl": format!("{}/", server.url),
+        "webgpu": webgpu,
+        "chromium": chromium,
+        "movies": movies,
+        "screenshots": screenshots,
+        "badInputs": {"notAnImage": not_an_image, "hugeImage": huge, "corruptImage": corrupt},
+    });
+    let output = Command::new("node")
+        .arg(repo().join("tests/browser/drive.mjs"))
+        .arg(config.to_string())
+        .current_dir(repo())
+        .output()
+        .expect("run node (install Node.js)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "drive.mjs failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("drive.mjs prints JSON");
+    assert!(report["fatal"].is_null(), "the browser run broke off: {}\nconsole: {}", report["fatal"], report["console"]);
+    let backend = if webgpu { "webgpu" } else { "cpu" };
+    assert_eq!(report["backend"], backend, "fallback reason: {}", report["fallbackReason"]);
+    if !webgpu {
+        assert!(report["fallbackReason"].as_str().is_some_and(|r| !r.is_empty()), "the fallback says why");
+    }
+    assert!(report["samplesShown"].as_u64().unwrap() >= 3, "the page offers sample movies");
+
+    // Every shown probability equals `marquee predict` on the same bundle.
+    for (movie, shown) in movies.iter().zip(report["movies"].as_array().unwrap()) {
+        assert!(shown["error"].is_null(), "{}: {}", movie["id"], shown["error"]);
+        let plot = movie["plot"].as_str().unwrap();
+        let want = expected(&bundle, Path::new(movie["poster"].as_str().unwrap()), plot);
+        let mut got: Vec<(String, f64)> = shown["genres"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| (g["genre"].as_str().unwrap().to_string(), g["probability"].as_f64().unwrap()))
+            .collect();
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(got.len(), want.len(), "{}: every genre shown", movie["id"]);
+        for ((genre, p), (want_genre, q)) in got.iter().zip(&want) {
+            assert_eq!(genre, want_genre);
+            assert!((p - q).abs() < 1e-3, "{} {genre}: browser {p} vs marquee predict {q} on {backend}", movie["id"]);
+        }
+        assert!(shown["genres"].as_array().unwrap().iter().any(|g| g["predicted"] == true), "a genre is highlighted");
+    }
+    let first = report["movies"][0]["millis"].as_f64().unwrap();
+    let steady = report["repeat"]["millis"].as_f64().unwrap();
+    println!("browser classification latency on {backend}: first {first:.0} ms, steady {steady:.0} ms (poster + plot, {})", report["name"]);
+    assert_eq!(report["sampleClick"].as_u64(), Some(20), "one click on a sample classifies it");
+
+    // Bad inputs: clear messages, and the classifier still works afterwards.
+    let bad = &report["badInputs"];
+    let message = |key: &str| bad[key]["error"].as_str().unwrap_or_else(|| panic!("{key} gave no error: {}", bad[key])).to_string();
+    assert!(message("notAnImage").contains("not an image"), "{}", message("notAnImage"));
+    assert!(message("emptyForm").contains("Add a poster, a plot, or both"), "{}", message("emptyForm"));
+    assert!(message("hugeImage").contains("limit is 10 MB"), "{}", message("hugeImage"));
+    assert!(message("corruptImage").contains("poster"), "{}", message("corruptImage"));
+    assert!(bad["afterwards"]["genres"].as_array().is_some_and(|g| g.len() == 20), "usable after errors: {}", bad["afterwards"]);
+    assert!(message("missingBundle").contains("HTTP 404"), "{}", message("missingBundle"));
+    let truncated = bad["truncatedBundle"]["error"].as_str().expect("a truncated bundle is refused");
+    assert!(truncated.contains("model.safetensors") && truncated.contains("truncated"), "{truncated}");
+
+    // A second visit loads the bundle from Cache Storage.
+    assert_eq!(report["reload"]["fromCache"], true, "second visit: {}", report["reload"]);
+
+    // The widget in a plain page, under the CSP.
+    let embed = &report["embed"];
+    assert!(embed["csp"].as_str().is_some_and(|c| c.contains("script-src 'self' 'wasm-unsafe-eval'")), "{}", embed["csp"]);
+    assert_eq!(embed["violations"].as_array().map(Vec::len), Some(0), "CSP violations: {}", embed["violations"]);
+    assert!(embed["classified"]["genres"].as_array().is_some_and(|g| g.len() == 20), "{}", embed["classified"]);
+    assert_eq!(embed["globals"].as_array().map(Vec::len), Some(0), "the widget defines no globals: {}", embed["globals"]);
+}
+
+#[test]
+fn page_and_widget_on_webgpu_match_marquee_predict() {
+    run_browser(true);
+}
+
+#[test]
+fn page_and_widget_on_the_cpu_fallback_match_marquee_predict() {
+    run_browser(false);
+}

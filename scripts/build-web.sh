@@ -26,10 +26,20 @@ rm -rf www/pkg.partial
 wasm-bindgen --target web --no-typescript --out-dir www/pkg.partial \
   "$target_dir/wasm32-unknown-unknown/release/marquee_web.wasm"
 raw=$(stat -c %s www/pkg.partial/marquee_web_bg.wasm)
-node_modules/.bin/wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
-  --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
-  www/pkg.partial/marquee_web_bg.wasm -o www/pkg.partial/marquee_web_bg.opt.wasm
-mv www/pkg.partial/marquee_web_bg.opt.wasm www/pkg.partial/marquee_web_bg.wasm
+# wasm-opt takes minutes on this module: its output is kept beside the build, under the input's
+# checksum, so an unchanged build is not optimised twice.
+sum=$(sha256sum www/pkg.partial/marquee_web_bg.wasm | cut -c1-16)
+optimised_cache="$target_dir/wasm-opt/$sum.wasm"
+if [[ ! -f "$optimised_cache" ]]; then
+  echo "optimising with wasm-opt (binaryen $(node_modules/.bin/wasm-opt --version | grep -o '[0-9]\+' | head -1); minutes)"
+  mkdir -p "$target_dir/wasm-opt"
+  node_modules/.bin/wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
+    --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    www/pkg.partial/marquee_web_bg.wasm -o "$optimised_cache.partial"
+  mv "$optimised_cache.partial" "$optimised_cache"
+fi
+cp "$optimised_cache" www/pkg.partial/marquee_web_bg.wasm
 rm -rf www/pkg && mv www/pkg.partial www/pkg
 optimised=$(stat -c %s www/pkg/marquee_web_bg.wasm)
-echo "www/pkg/marquee_web_bg.wasm: $(awk "BEGIN{printf \"%.2f\", $optimised/1e6}") MB after wasm-opt ($(awk "BEGIN{printf \"%.2f\", $raw/1e6}") MB before)"
+gzipped=$(gzip -9 -c www/pkg/marquee_web_bg.wasm | wc -c)
+echo "www/pkg/marquee_web_bg.wasm: $(awk "BEGIN{printf \"%.2f\", $optimised/1e6}") MB after wasm-opt ($(awk "BEGIN{printf \"%.2f\", $raw/1e6}") MB before; $(awk "BEGIN{printf \"%.2f\", $gzipped/1e6}") MB gzipped)"

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# The demo command of README.md. The browser page, the wasm build and `marquee serve` are not
-# built yet (later issues); until they are, this builds the CLI, fetches the pretrained weights
-# and shows what the CLI can do on the real movie set.
+# The demo command of README.md: builds the CLI and the browser package (installing the wasm
+# tools it lacks), then serves the page with the default bundle (www/models/default, committed)
+# at http://127.0.0.1:8080 through `marquee serve`. Extra arguments go to `marquee serve`
+# (e.g. --port 9000, --bundle runs/fusion/bundle).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/fetch-pretrained.sh
-data="${MARQUEE_DATA:-../shared/data/movies}"
-cargo run -q -p marquee -- data stats --data "$data"
-echo
-echo "The demo page is not built yet: it comes with the web crate and 'marquee serve'."
-echo "Train a model meanwhile, e.g.: cargo run -p marquee -- train --model lstm --data $data --out runs/lstm"
+bash scripts/build-web.sh
+echo "building the marquee CLI"
+cargo build -q -p marquee
+if [[ ! -f www/models/default/manifest.json && " $* " != *" --bundle "* ]]; then
+  echo "www/models/default is missing: retrain it with scripts/train-default.sh, or pass --bundle" >&2
+  exit 1
+fi
+exec "${CARGO_TARGET_DIR:-target}/debug/marquee" serve "$@"

@@ -31,6 +31,8 @@ enum Command {
     Export(commands::export::ExportArgs),
     /// Grid-search a pretrained image backbone's head (dropout, lr, weight decay, freezing).
     Grid(commands::grid::GridArgs),
+    /// Compare finished runs' test metrics: a Markdown table and charts.
+    Compare(commands::compare::CompareArgs),
     /// Measure every model's speed and memory (optionally beside PyTorch).
     Bench(commands::bench::BenchArgs),
     /// Serve the page and the widget with a bundle (http://127.0.0.1:8080 by default).
@@ -54,6 +56,7 @@ fn main() -> std::process::ExitCode {
         Command::Grid(args) => commands::grid::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Bench(args) => commands::bench::run(args),
+        Command::Compare(args) => commands::compare::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

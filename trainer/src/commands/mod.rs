@@ -1,6 +1,7 @@
 //! One module per subcommand, each a thin layer over `model-core` and `train`.
 
 pub mod bench;
+pub mod compare;
 pub mod eval;
 pub mod export;
 pub mod grid;

@@ -1,4 +1,5 @@
-//! PNG plots of a run: loss and F1 curves per epoch, per-genre F1 bars.
+//! PNG plots: a run's loss and F1 curves per epoch and per-genre F1 bars; a comparison of
+//! models (F1 bars, per-genre F1 heat map).
 
 use std::path::Path;
 
@@ -144,6 +145,98 @@ pub fn genre_bars(scores: &[(String, f64, usize)], path: &Path, title: &str) -> 
     })
 }
 
+/// Grouped bars: for each model, its test micro, macro, weighted and samples F1.
+pub fn model_comparison(models: &[(String, [f64; 4])], path: &Path, title: &str) -> Result<()> {
+    const METRICS: [(&str, RGBColor); 4] = [
+        ("micro F1", RGBColor(31, 119, 180)),
+        ("macro F1", RGBColor(255, 127, 14)),
+        ("weighted F1", RGBColor(44, 160, 44)),
+        ("samples F1", RGBColor(148, 103, 189)),
+    ];
+    render(path, |root| {
+        let n = models.len().max(1);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(230)
+            .build_cartesian_2d(0.0..1.0, (0..n - 1).into_segmented())
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .light_line_style(WHITE)
+            .x_desc("test F1")
+            .y_labels(n)
+            .y_label_formatter(&|v: &SegmentValue<usize>| match v {
+                SegmentValue::CenterOf(i) if *i < n => models[n - 1 - i].0.clone(),
+                _ => String::new(),
+            })
+            .draw()
+            .map_err(plot_err)?;
+        for (k, (name, color)) in METRICS.iter().enumerate() {
+            let color = *color;
+            chart
+                .draw_series(models.iter().enumerate().map(move |(i, (_, values))| {
+                    // Each model's row is split into four thin bars, one per metric.
+                    let row = (n - 1 - i) as f64;
+                    let top = row + 0.9 - 0.2 * k as f64;
+                    Rectangle::new([(0.0, top - 0.18), (values[k], top)], color.filled())
+                }))
+                .map_err(plot_err)?
+                .label(*name)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .border_style(BLACK)
+            .background_style(WHITE)
+            .draw()
+            .map_err(plot_err)?;
+        Ok(())
+    })
+}
+
+/// A heat map of per-genre test F1: genres down, models across, each cell coloured by its F1
+/// and labelled with it.
+pub fn genre_heatmap(genres: &[String], models: &[(String, Vec<f64>)], path: &Path, title: &str) -> Result<()> {
+    ensure_font();
+    let (width, height) = (260 + 110 * models.len() as u32, 90 + 26 * genres.len() as u32);
+    let mut buffer = vec![255u8; (width * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let text = |s: &str, x: i32, y: i32, size: i32, color: RGBColor| {
+            root.draw(&Text::new(s.to_string(), (x, y), ("sans-serif", size).into_font().color(&color)))
+        };
+        text(title, 12, 10, 20, BLACK).map_err(plot_err)?;
+        for (j, (model, _)) in models.iter().enumerate() {
+            let x = 250 + 110 * j as i32;
+            for (line, part) in model.split(' ').collect::<Vec<_>>().chunks(2).enumerate() {
+                text(&part.join(" "), x + 4, 38 + 14 * line as i32, 12, BLACK).map_err(plot_err)?;
+            }
+        }
+        for (i, genre) in genres.iter().enumerate() {
+            let y = 80 + 26 * i as i32;
+            text(genre, 12, y + 6, 15, BLACK).map_err(plot_err)?;
+            for (j, (_, f1s)) in models.iter().enumerate() {
+                let x = 250 + 110 * j as i32;
+                let f1 = f1s.get(i).copied().unwrap_or(0.0);
+                // White (0) to dark orange (1).
+                let shade = |full: u8| (255.0 - (255.0 - f64::from(full)) * f1.clamp(0.0, 1.0)) as u8;
+                let fill = RGBColor(shade(194), shade(65), shade(12));
+                root.draw(&Rectangle::new([(x, y), (x + 106, y + 24)], fill.filled())).map_err(plot_err)?;
+                let ink = if f1 > 0.55 { WHITE } else { BLACK };
+                text(&format!("{f1:.2}"), x + 38, y + 5, 15, ink).map_err(plot_err)?;
+            }
+        }
+        root.present().map_err(plot_err)?;
+    }
+    let image = image::RgbImage::from_raw(width, height, buffer).expect("buffer has the plot's size");
+    image.save(path).with_context(|| format!("writing {}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +256,9 @@ mod tests {
             .collect();
         curves(&history, &dir.path().join("curves.png"), "test").unwrap();
         genre_bars(&[("Drama".into(), 0.7, 10), ("War".into(), 0.2, 3)], &dir.path().join("bars.png"), "F1").unwrap();
+        model_comparison(&[("lstm".into(), [0.4, 0.3, 0.45, 0.41])], &dir.path().join("models.png"), "F1").unwrap();
+        genre_heatmap(&["Drama".into()], &[("lstm".into(), vec![0.7])], &dir.path().join("heat.png"), "F1").unwrap();
+        assert!(image::open(dir.path().join("heat.png")).unwrap().to_rgb8().pixels().any(|p| p.0 != [255, 255, 255]));
         for name in ["curves.png", "bars.png"] {
             let image = image::open(dir.path().join(name)).unwrap();
             assert_eq!((image.width(), image.height()), (WIDTH, HEIGHT));

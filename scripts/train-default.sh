@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Retrains the default bundle from scratch and writes it to www/models/default (f16):
+# all-MiniLM-L6-v2 fine-tuned on the plots (2 epochs), EfficientNet-Lite0 (frozen backbone,
+# cached features, the design's head), and their fusion (GMU over the pooled features).
+# Runs go to runs/default-*; the commands are the ones RESULTS.md reports. About 70 minutes on
+# 2 CPU cores, most of it the MiniLM fine-tuning; `--device wgpu` (via MARQUEE_DEVICE) on a GPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data="${MARQUEE_DATA:-../shared/data/movies}"
+device="${MARQUEE_DEVICE:-cpu}"
+bash scripts/fetch-pretrained.sh
+cargo build -q -p marquee
+bin="${CARGO_TARGET_DIR:-target}/debug/marquee"
+run() { # run NAME ARGS...: trains runs/default-NAME unless it is finished; resumes a killed run
+  local out="runs/default-$1"; shift
+  if [[ -f "$out/bundle/manifest.json" ]]; then echo "$out: done already"; return; fi
+  if [[ -f "$out/config.json" ]]; then "$bin" train --resume "$out"; else "$bin" train --out "$out" --data "$data" --device "$device" "$@"; fi
+}
+run bert --model bert --epochs 2
+run efficientnet-lite0 --model efficientnet-lite0
+run fusion --model fusion --fusion-mode gmu --text-model runs/default-bert --image-model runs/default-efficientnet-lite0
+"$bin" export --run runs/default-fusion --out www/models/default --f16
+"$bin" eval --bundle www/models/default --data "$data" --split test

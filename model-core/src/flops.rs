@@ -137,18 +137,7 @@ mod tests {
         // EfficientNet-B0's paper: 0.39 G multiply-adds; Lite0 drops squeeze-excitation.
         let lite0 = efficientnet_lite0_macs() as f64 / 1e9;
         assert!((0.37..0.40).contains(&lite0), "{lite0}");
-        let minilm = BertConfig {
-            vocab_size: 30522,
-            hidden_size: 384,
-            num_hidden_layers: 6,
-            num_attention_heads: 12,
-            intermediate_size: 1536,
-            max_position_embeddings: 512,
-            type_vocab_size: 2,
-            layer_norm_eps: 1e-12,
-            hidden_dropout_prob: 0.1,
-            hidden_act: "gelu".into(),
-        };
+        let minilm = BertConfig::minilm_l6();
         assert_eq!(bert_macs(&minilm, 128), 6 * (4 * 128 * 384 * 384 + 2 * 128 * 128 * 384 + 2 * 128 * 384 * 1536));
     }
 }

@@ -77,7 +77,8 @@ fn expected(bundle: &Path, poster: &Path, plot: &str) -> Vec<(String, f64)> {
     predicted_probabilities(&serde_json::from_slice(&output.stdout).expect("predict --json"))
 }
 
-fn run_browser(webgpu: bool) {
+/// Drives the page served with `bundle`; `full` adds the backend-independent UI checks.
+fn run_browser(bundle: &Path, webgpu: bool, full: bool) {
     let www = repo().join("www");
     assert!(
         www.join("pkg/marquee_web_bg.wasm").is_file(),
@@ -87,8 +88,7 @@ fn run_browser(webgpu: bool) {
     assert!(Path::new(&chromium).is_file(), "{chromium} is missing: install Debian's chromium (.ci/run does)");
     assert!(repo().join("node_modules/playwright-core").is_dir(), "node_modules is missing: run `npm ci` (.ci/run does)");
 
-    let bundle = std::env::var_os("MARQUEE_TEST_BUNDLE").map(PathBuf::from).unwrap_or_else(|| www.join("models/default"));
-    let server = Server::start(&bundle);
+    let server = Server::start(bundle);
     let scratch = tempfile::tempdir().unwrap();
     let not_an_image = scratch.path().join("notes.txt");
     std::fs::write(&not_an_image, "this is a text file, not a poster").unwrap();
@@ -112,9 +112,7 @@ fn run_browser(webgpu: bool) {
         "chromium": chromium,
         "movies": movies,
         "screenshots": screenshots,
-        // WebGPU here is SwiftShader, a GPU emulated on the CPU: the backend-independent UI
-        // checks run on the CPU fallback only.
-        "full": !webgpu,
+        "full": full,
         "badInputs": {"notAnImage": not_an_image, "hugeImage": huge, "corruptImage": corrupt},
     });
     let output = Command::new("node")
@@ -138,7 +136,7 @@ fn run_browser(webgpu: bool) {
     for (movie, shown) in movies.iter().zip(report["movies"].as_array().unwrap()) {
         assert!(shown["error"].is_null(), "{}: {}", movie["id"], shown["error"]);
         let plot = movie["plot"].as_str().unwrap();
-        let want = expected(&bundle, Path::new(movie["poster"].as_str().unwrap()), plot);
+        let want = expected(bundle, Path::new(movie["poster"].as_str().unwrap()), plot);
         let mut got: Vec<(String, f64)> = shown["genres"]
             .as_array()
             .unwrap()
@@ -164,7 +162,7 @@ fn run_browser(webgpu: bool) {
     );
     // A second visit loads the bundle from Cache Storage.
     assert_eq!(report["reload"]["fromCache"], true, "second visit: {}", report["reload"]);
-    if webgpu {
+    if !full {
         return;
     }
     assert_eq!(report["sampleClick"].as_u64(), Some(20), "one click on a sample classifies it");
@@ -189,12 +187,73 @@ fn run_browser(webgpu: bool) {
     assert_eq!(embed["globals"].as_array().map(Vec::len), Some(0), "the widget defines no globals: {}", embed["globals"]);
 }
 
+/// The default bundle, or `$MARQUEE_TEST_BUNDLE`.
+fn default_bundle() -> PathBuf {
+    std::env::var_os("MARQUEE_TEST_BUNDLE").map(PathBuf::from).unwrap_or_else(|| repo().join("www/models/default"))
+}
+
+// WebGPU here is SwiftShader, a GPU emulated on the CPU, so the backend-independent UI checks
+// run on the CPU fallback only.
 #[test]
 fn page_and_widget_on_webgpu_match_marquee_predict() {
-    run_browser(true);
+    run_browser(&default_bundle(), true, false);
 }
 
 #[test]
 fn page_and_widget_on_the_cpu_fallback_match_marquee_predict() {
-    run_browser(false);
+    run_browser(&default_bundle(), false, true);
+}
+
+/// The other image backbone: a BERT + ResNet-50 fusion bundle (all-MiniLM-L6-v2's real
+/// weights and tokenizer; ResNet-50 and the heads freshly initialised, since no ImageNet
+/// ResNet-50 weights can be fetched here) classifies in the browser like `marquee predict`.
+#[test]
+fn bert_resnet50_fusion_bundle_matches_marquee_predict_in_the_browser() {
+    use model_core::bundle::{write_bundle, Bundle, BundleContents, Manifest, TextSpec, WeightsDType};
+    use model_core::models::bert::{self, BertClassifierConfig, BertConfig, BertPooling};
+    use model_core::models::fusion::{FusionHeadConfig, FusionMode};
+    use model_core::models::head::{ImageHeadConfig, MultiLabelHeadConfig};
+    use model_core::models::resnet::{ResNetConfig, RESNET50_FEATURES};
+    use model_core::models::{Classifier, FusionConfig, ImageModelConfig, ModelConfig, TextModelConfig};
+    use model_core::preprocess::image::{ImagePreprocessing, Normalization};
+
+    let minilm = marquee_e2e::pretrained("all-MiniLM-L6-v2");
+    let genres = Bundle::read_dir(&default_bundle()).expect("the default bundle").manifest.genres;
+    let n = genres.len();
+    let bert_config = BertConfig::from_json(&std::fs::read(minilm.join("config.json")).unwrap(), "config.json").unwrap();
+    let hidden = bert_config.hidden_size;
+    let config = FusionConfig {
+        text: TextModelConfig::Bert(BertClassifierConfig { bert: bert_config, num_genres: n, pooling: BertPooling::Mean, dropout: 0.1 }),
+        image: ImageModelConfig::Resnet50(ResNetConfig::resnet50(ImageHeadConfig::MultiLabel(MultiLabelHeadConfig::design(
+            RESNET50_FEATURES,
+            n,
+            0.5,
+        )))),
+        head: FusionHeadConfig { mode: FusionMode::Features, text_input: hidden, image_input: RESNET50_FEATURES, hidden: 128, dropout: 0.3, num_genres: n },
+    };
+    let device = burn::tensor::Device::flex();
+    device.seed(7);
+    let mut model = ModelConfig::Fusion(config.clone()).init(&device);
+    let Classifier::Fusion(fusion) = &mut model else { unreachable!() };
+    let model_core::models::TextClassifier::Bert(text) = &mut fusion.text else { unreachable!() };
+    bert::load_pretrained(&mut text.bert, &minilm.join("model.safetensors")).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let bundle = scratch.path().join("bert-resnet50");
+    let manifest = Manifest {
+        format: String::new(),
+        format_version: 0,
+        name: "MiniLM + ResNet-50 (untrained heads, browser test)".into(),
+        model: ModelConfig::Fusion(config),
+        genres,
+        thresholds: vec![0.5; n],
+        branch_thresholds: None,
+        image: Some(ImagePreprocessing::new(Normalization::IMAGENET)),
+        text: Some(TextSpec::Bert { file: "tokenizer.json".into(), max_len: 128 }),
+        dtype: WeightsDType::F16,
+        parts: Default::default(),
+        info: serde_json::Value::Null,
+    };
+    let tokenizer = std::fs::read(minilm.join("tokenizer.json")).unwrap();
+    write_bundle(&model, BundleContents { manifest, text_part: Some(("tokenizer.json".into(), tokenizer)) }, &bundle).unwrap();
+    run_browser(&bundle, false, false);
 }

@@ -59,6 +59,23 @@ fn default_hidden_act() -> String {
 }
 
 impl BertConfig {
+    /// The shape of all-MiniLM-L6-v2 (6 layers, hidden 384, 12 heads, vocabulary 30522), for
+    /// where its `config.json` is not at hand (benchmarks, FLOP counts).
+    pub fn minilm_l6() -> Self {
+        Self {
+            vocab_size: 30522,
+            hidden_size: 384,
+            num_hidden_layers: 6,
+            num_attention_heads: 12,
+            intermediate_size: 1536,
+            max_position_embeddings: 512,
+            type_vocab_size: default_type_vocab_size(),
+            layer_norm_eps: default_layer_norm_eps(),
+            hidden_dropout_prob: default_dropout(),
+            hidden_act: default_hidden_act(),
+        }
+    }
+
     /// Reads and checks a HuggingFace `config.json`.
     pub fn from_json(bytes: &[u8], name: &str) -> Result<Self> {
         let config: Self = serde_json::from_slice(bytes)

@@ -140,30 +140,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn minilm_config() -> BertConfig {
-    let pretrained = crate::paths::pretrained_dir().join("all-MiniLM-L6-v2/config.json");
-    if let Ok(bytes) = std::fs::read(&pretrained) {
-        if let Ok(config) = BertConfig::from_json(&bytes, "config.json") {
-            return config;
-        }
-    }
-    BertConfig {
-        vocab_size: 30522,
-        hidden_size: 384,
-        num_hidden_layers: 6,
-        num_attention_heads: 12,
-        intermediate_size: 1536,
-        max_position_embeddings: 512,
-        type_vocab_size: 2,
-        layer_norm_eps: 1e-12,
-        hidden_dropout_prob: 0.1,
-        hidden_act: "gelu".into(),
-    }
-}
-
 /// The model's configuration (backbones trainable, for the training step).
 fn config_of(model: BenchModel, bundle: &Path) -> ModelConfig {
-    let minilm = || TextModelConfig::Bert(BertClassifierConfig { bert: minilm_config(), num_genres: GENRES, pooling: BertPooling::Mean, dropout: 0.1 });
+    let minilm = || TextModelConfig::Bert(BertClassifierConfig { bert: BertConfig::minilm_l6(), num_genres: GENRES, pooling: BertPooling::Mean, dropout: 0.1 });
     let head = |features| ImageHeadConfig::MultiLabel(MultiLabelHeadConfig::design(features, GENRES, 0.5));
     let efficientnet = || ImageModelConfig::EfficientnetLite0(EfficientNetConfig { head: head(EFFICIENTNET_FEATURES), freeze_backbone: false });
     match model {

@@ -160,7 +160,8 @@ pub fn model_comparison(models: &[(String, [f64; 4])], path: &Path, title: &str)
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(230)
-            .build_cartesian_2d(0.0..1.0, (0..n - 1).into_segmented())
+            // Model i's group of bars is centred on y = i (the top model at the top).
+            .build_cartesian_2d(0.0..1.0, -0.5..n as f64 - 0.5)
             .map_err(plot_err)?;
         chart
             .configure_mesh()
@@ -168,9 +169,9 @@ pub fn model_comparison(models: &[(String, [f64; 4])], path: &Path, title: &str)
             .light_line_style(WHITE)
             .x_desc("test F1")
             .y_labels(n)
-            .y_label_formatter(&|v: &SegmentValue<usize>| match v {
-                SegmentValue::CenterOf(i) if *i < n => models[n - 1 - i].0.clone(),
-                _ => String::new(),
+            .y_label_formatter(&|y: &f64| {
+                let i = y.round();
+                if (y - i).abs() < 1e-6 && (0.0..n as f64).contains(&i) { models[n - 1 - i as usize].0.clone() } else { String::new() }
             })
             .draw()
             .map_err(plot_err)?;
@@ -179,8 +180,7 @@ pub fn model_comparison(models: &[(String, [f64; 4])], path: &Path, title: &str)
             chart
                 .draw_series(models.iter().enumerate().map(move |(i, (_, values))| {
                     // Each model's row is split into four thin bars, one per metric.
-                    let row = (n - 1 - i) as f64;
-                    let top = row + 0.9 - 0.2 * k as f64;
+                    let top = (n - 1 - i) as f64 + 0.4 - 0.2 * k as f64;
                     Rectangle::new([(0.0, top - 0.18), (values[k], top)], color.filled())
                 }))
                 .map_err(plot_err)?

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Retrains the default bundle from scratch and writes it to www/models/default (f16):
 # all-MiniLM-L6-v2 fine-tuned on the plots (2 epochs), EfficientNet-Lite0 (frozen backbone,
-# cached features, the design's head), and their fusion (GMU over the pooled features).
+# cached features, the design's head), and their fusion (a head over both branches' pooled features; the GMU and logits heads scored lower on validation).
 # Runs go to runs/default-*; the commands are the ones RESULTS.md reports. About 70 minutes on
 # 2 CPU cores, most of it the MiniLM fine-tuning; `--device wgpu` (via MARQUEE_DEVICE) on a GPU.
 set -euo pipefail
@@ -18,6 +18,6 @@ run() { # run NAME ARGS...: trains runs/default-NAME unless it is finished; resu
 }
 run bert --model bert --epochs 2
 run efficientnet-lite0 --model efficientnet-lite0
-run fusion --model fusion --fusion-mode gmu --text-model runs/default-bert --image-model runs/default-efficientnet-lite0
-"$bin" export --run runs/default-fusion --out www/models/default --f16
+run fusion --model fusion --fusion-mode features --text-model runs/default-bert --image-model runs/default-efficientnet-lite0
+"$bin" export --run runs/default-fusion --out www/models/default --f16 --name "MiniLM + EfficientNet-Lite0 fusion (movies)"
 "$bin" eval --bundle www/models/default --data "$data" --split test

@@ -18,6 +18,9 @@ pub struct ExportArgs {
     /// Store the weights as 16-bit floats (half the size).
     #[arg(long)]
     f16: bool,
+    /// The model's name in the manifest (shown by the page) [default: the run's].
+    #[arg(long)]
+    name: Option<String>,
 }
 
 /// Runs `marquee export`.
@@ -31,6 +34,9 @@ pub fn run(args: ExportArgs) -> Result<()> {
     };
     let mut manifest = bundle.manifest.clone();
     manifest.dtype = if args.f16 { WeightsDType::F16 } else { WeightsDType::F32 };
+    if let Some(name) = args.name {
+        manifest.name = name;
+    }
     let written = write_bundle(&model, BundleContents { manifest, text_part }, &args.out)?;
     let bytes: u64 = written.parts.values().map(|p| p.bytes).sum();
     println!("wrote {} ({:?}, {:.1} MB)", args.out.display(), written.dtype, bytes as f64 / 1e6);

@@ -33,11 +33,18 @@ where
     output
 }
 
+/// The folder of the package whose tests are running: cargo's `CARGO_MANIFEST_DIR` at run
+/// time (right even when a shared target dir reuses a build made from another checkout), else
+/// this crate's folder at build time.
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 /// The real movie set: `$MARQUEE_DATA`, or `../shared/data/movies` beside the repository.
 pub fn movies_dir() -> PathBuf {
     std::env::var_os("MARQUEE_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/movies"))
+        .unwrap_or_else(|| manifest_dir().join("../../shared/data/movies"))
 }
 
 /// Where `scripts/fetch-pretrained.sh` put the pretrained weights.

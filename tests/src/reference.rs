@@ -2,11 +2,11 @@
 //! `scripts/reference/resnet50_reference.py`, so Rust tests rebuild exactly the tensors that
 //! PyTorch's reference outputs were computed with (no download needed).
 
-use std::path::PathBuf;
 
 /// The reference fixture `model-core/tests/fixtures/resnet50_reference.json`.
 pub fn resnet50_fixture() -> serde_json::Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../model-core/tests/fixtures/resnet50_reference.json");
+    // Both crates that use this live beside model-core, so `..` is the repository either way.
+    let path = crate::manifest_dir().join("../model-core/tests/fixtures/resnet50_reference.json");
     serde_json::from_slice(&std::fs::read(&path).expect("resnet50_reference.json")).expect("fixture is JSON")
 }
 

@@ -2,7 +2,6 @@
 //! `scripts/reference/resnet50_reference.py`, so Rust tests rebuild exactly the tensors that
 //! PyTorch's reference outputs were computed with (no download needed).
 
-
 /// The reference fixture `model-core/tests/fixtures/resnet50_reference.json`.
 pub fn resnet50_fixture() -> serde_json::Value {
     // Both crates that use this live beside model-core, so `..` is the repository either way.

@@ -96,14 +96,18 @@ fn line_panel(
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
         chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled()))).map_err(plot_err)?;
     }
+    draw_legend(&mut chart)
+}
+
+/// The series legend in the lower right corner, framed.
+fn draw_legend<'a, CT: plotters::coord::CoordTranslate>(chart: &mut ChartContext<'a, BitMapBackend<'a>, CT>) -> Result<()> {
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::LowerRight)
         .border_style(BLACK)
         .background_style(WHITE)
         .draw()
-        .map_err(plot_err)?;
-    Ok(())
+        .map_err(plot_err)
 }
 
 /// Horizontal bars of each genre's F1 (best first), with its support in the label.
@@ -187,14 +191,7 @@ pub fn model_comparison(models: &[(String, [f64; 4])], path: &Path, title: &str)
                 .label(*name)
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .border_style(BLACK)
-            .background_style(WHITE)
-            .draw()
-            .map_err(plot_err)?;
-        Ok(())
+        draw_legend(&mut chart)
     })
 }
 

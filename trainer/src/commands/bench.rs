@@ -140,8 +140,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// The model's configuration (backbones trainable, for the training step).
-fn config_of(model: BenchModel, bundle: &Path) -> ModelConfig {
+/// The model's configuration (backbones trainable, for the training step); for the fusion,
+/// MiniLM + EfficientNet-Lite0 on pooled features, the default bundle's shape.
+fn config_of(model: BenchModel) -> ModelConfig {
     let minilm = || TextModelConfig::Bert(BertClassifierConfig { bert: BertConfig::minilm_l6(), num_genres: GENRES, pooling: BertPooling::Mean, dropout: 0.1 });
     let head = |features| ImageHeadConfig::MultiLabel(MultiLabelHeadConfig::design(features, GENRES, 0.5));
     let efficientnet = || ImageModelConfig::EfficientnetLite0(EfficientNetConfig { head: head(EFFICIENTNET_FEATURES), freeze_backbone: false });
@@ -154,21 +155,18 @@ fn config_of(model: BenchModel, bundle: &Path) -> ModelConfig {
         })),
         BenchModel::EfficientnetLite0 => ModelConfig::Image(efficientnet()),
         BenchModel::Cnn => ModelConfig::Image(ImageModelConfig::SimpleCnn(SimpleCnnConfig::new(GENRES))),
-        BenchModel::Fusion => match Bundle::read_dir(bundle) {
-            Ok(b) if matches!(b.manifest.model, ModelConfig::Fusion(_)) => b.manifest.model,
-            _ => ModelConfig::Fusion(FusionConfig {
-                text: minilm(),
-                image: efficientnet(),
-                head: FusionHeadConfig {
-                    mode: FusionMode::Features,
-                    text_input: 384,
-                    image_input: EFFICIENTNET_FEATURES,
-                    hidden: 128,
-                    dropout: 0.3,
-                    num_genres: GENRES,
-                },
-            }),
-        },
+        BenchModel::Fusion => ModelConfig::Fusion(FusionConfig {
+            text: minilm(),
+            image: efficientnet(),
+            head: FusionHeadConfig {
+                mode: FusionMode::Features,
+                text_input: 384,
+                image_input: EFFICIENTNET_FEATURES,
+                hidden: 128,
+                dropout: 0.3,
+                num_genres: GENRES,
+            },
+        }),
     }
 }
 
@@ -208,10 +206,18 @@ fn median_seconds(warmup: usize, runs: usize, mut work: impl FnMut()) -> f64 {
 
 fn measure(which: BenchModel, args: &BenchArgs, device: &Device) -> Result<Row> {
     reset_peak_memory();
-    let config = config_of(which, &args.bundle);
-    let model: Classifier = match (which, Bundle::read_dir(&args.bundle)) {
-        (BenchModel::Fusion, Ok(bundle)) if matches!(bundle.manifest.model, ModelConfig::Fusion(_)) => bundle.load_model(device)?,
-        _ => config.init(device).valid(),
+    // Only the fusion reads the bundle, once: the other rows' peak memory must not include it.
+    let bundle = (which == BenchModel::Fusion)
+        .then(|| Bundle::read_dir(&args.bundle).ok())
+        .flatten()
+        .filter(|b| matches!(b.manifest.model, ModelConfig::Fusion(_)));
+    let (config, model): (ModelConfig, Classifier) = match bundle {
+        Some(bundle) => (bundle.manifest.model.clone(), bundle.load_model(device)?),
+        None => {
+            let config = config_of(which);
+            let model = config.init(device).valid();
+            (config, model)
+        }
     };
     let forward = |batch: &Batch| {
         let _ = model.forward(batch).into_data();

@@ -43,16 +43,19 @@ pub struct Site {
 
 impl Site {
     /// The file a URL path names, or `None` (404) for paths outside the site, with `..`, or
-    /// missing files. Folders serve their `index.html`.
+    /// missing files. Folders serve their `index.html`. Repeated slashes count as one, as in most
+    /// servers, so `//models/default/` is the bundle too (and never the page's own copy).
     pub fn resolve(&self, url_path: &str) -> Option<PathBuf> {
         let path = url_path.split(['?', '#']).next().unwrap_or("");
         let path = percent_decode(path)?;
-        let (root, rest) = match path.strip_prefix(DEFAULT_BUNDLE_ROUTE) {
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let route: Vec<&str> = DEFAULT_BUNDLE_ROUTE.split('/').filter(|s| !s.is_empty()).collect();
+        let (root, rest) = match segments.strip_prefix(route.as_slice()) {
             Some(rest) => (&self.bundle, rest),
-            None => (&self.www, path.trim_start_matches('/')),
+            None => (&self.www, segments.as_slice()),
         };
-        let relative = Path::new(rest);
-        if !relative.components().all(|c| matches!(c, Component::Normal(_))) {
+        let relative: PathBuf = rest.iter().collect();
+        if !rest.iter().all(|s| matches!(Path::new(s).components().collect::<Vec<_>>()[..], [Component::Normal(_)])) {
             return None;
         }
         let mut file = root.join(relative);
@@ -232,9 +235,13 @@ mod tests {
         assert!(site.resolve("/").unwrap().ends_with("www/index.html"));
         assert!(site.resolve("/pkg/marquee_web_bg.wasm?v=2").unwrap().ends_with("pkg/marquee_web_bg.wasm"));
         assert!(site.resolve("/models/default/manifest.json").unwrap().ends_with("bundle/manifest.json"));
+        assert!(site.resolve("//models//default/manifest.json").unwrap().ends_with("bundle/manifest.json"));
+        assert!(site.resolve("//").unwrap().ends_with("www/index.html"));
         assert_eq!(site.resolve("/../secret.txt"), None);
         assert_eq!(site.resolve("/%2e%2e/secret.txt"), None);
         assert_eq!(site.resolve("/models/default/../../secret.txt"), None);
+        assert_eq!(site.resolve("/models/default/./../../secret.txt"), None);
+        assert_eq!(site.resolve("/a%2F..%2F..%2Fsecret.txt"), None);
         assert_eq!(site.resolve("/missing.js"), None);
     }
 

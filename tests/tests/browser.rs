@@ -266,3 +266,44 @@ fn bert_resnet50_fusion_bundle_matches_marquee_predict_in_the_browser() {
     // SwiftShader runs ResNet-50 at about a minute a classification: one movie on WebGPU.
     run_browser(&bundle, true, false, 1);
 }
+
+/// `www/bench.html`, driven by `tests/browser/bench.mjs` as `scripts/bench-browser.sh` runs it,
+/// reports every measure on the CPU fallback: a first visit from the network, a second from
+/// Cache Storage, and the real sizes of the `.wasm` and the bundle. (Timings are reported, not
+/// asserted: BENCHMARKS.md holds them.)
+#[test]
+fn bench_page_reports_loads_classifications_and_sizes() {
+    let www = repo().join("www");
+    let bundle = default_bundle();
+    let server = Server::start(&bundle);
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("browser-bench.json");
+    let chromium = std::env::var("MARQUEE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let config = serde_json::json!({"baseUrl": server.url, "chromium": chromium, "backends": ["cpu"], "runs": 2, "out": out});
+    let output = Command::new("node")
+        .arg(repo().join("tests/browser/bench.mjs"))
+        .arg(config.to_string())
+        .current_dir(repo())
+        .output()
+        .expect("run node (install Node.js)");
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "bench.mjs failed:\n{table}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(table.contains("| cpu |"), "a Markdown row for the CPU: {table}");
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let run = &results[0];
+    let wasm_bytes = std::fs::metadata(www.join("pkg/marquee_web_bg.wasm")).unwrap().len();
+    let manifest = model_core::bundle::Bundle::read_dir(&bundle).unwrap().manifest;
+    let bundle_bytes: u64 = manifest.parts.values().map(|p| p.bytes).sum();
+    for (visit, from_cache) in [("firstVisit", false), ("secondVisit", true)] {
+        let report = &run[visit];
+        assert_eq!(report["backend"], "cpu", "{visit}: {report}");
+        assert_eq!(report["fromCache"], from_cache, "{visit}: the bundle's source");
+        assert_eq!(report["name"].as_str(), Some(manifest.name.as_str()));
+        assert_eq!(report["wasmBytes"].as_u64(), Some(wasm_bytes), "{visit}: the .wasm's real size");
+        assert_eq!(report["bundleBytes"].as_u64(), Some(bundle_bytes), "{visit}: the bundle's real size");
+        assert_eq!(report["steadyMs"].as_array().map(Vec::len), Some(2), "{visit}: one time per run");
+        for measure in ["wasmStartMs", "loadMs", "firstMs", "steadyMedianMs"] {
+            assert!(report[measure].as_f64().is_some_and(|ms| ms > 0.0 && ms.is_finite()), "{visit} {measure}: {report}");
+        }
+    }
+}

@@ -78,6 +78,19 @@ fn expected(bundle: &Path, poster: &Path, plot: &str) -> Vec<(String, f64)> {
     predicted_probabilities(&serde_json::from_slice(&output.stdout).expect("predict --json"))
 }
 
+/// Runs `tests/browser/SCRIPT` with its JSON configuration and returns what it printed.
+fn run_node(script: &str, config: &serde_json::Value) -> String {
+    let output = Command::new("node")
+        .arg(repo().join("tests/browser").join(script))
+        .arg(config.to_string())
+        .current_dir(repo())
+        .output()
+        .expect("run node (install Node.js)");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{script} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    stdout
+}
+
 /// Drives the page served with `bundle` through `movies` sample movies; `full` adds the
 /// backend-independent UI checks.
 fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
@@ -117,14 +130,7 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
         "full": full,
         "badInputs": {"notAnImage": not_an_image, "hugeImage": huge, "corruptImage": corrupt},
     });
-    let output = Command::new("node")
-        .arg(repo().join("tests/browser/drive.mjs"))
-        .arg(config.to_string())
-        .current_dir(repo())
-        .output()
-        .expect("run node (install Node.js)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "drive.mjs failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = run_node("drive.mjs", &config);
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("drive.mjs prints JSON");
     assert!(report["fatal"].is_null(), "the browser run broke off: {}\nconsole: {}", report["fatal"], report["console"]);
     let backend = if webgpu { "webgpu" } else { "cpu" };
@@ -280,14 +286,7 @@ fn bench_page_reports_loads_classifications_and_sizes() {
     let out = scratch.path().join("browser-bench.json");
     let chromium = std::env::var("MARQUEE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let config = serde_json::json!({"baseUrl": server.url, "chromium": chromium, "backends": ["cpu"], "runs": 2, "out": out});
-    let output = Command::new("node")
-        .arg(repo().join("tests/browser/bench.mjs"))
-        .arg(config.to_string())
-        .current_dir(repo())
-        .output()
-        .expect("run node (install Node.js)");
-    let table = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "bench.mjs failed:\n{table}\n{}", String::from_utf8_lossy(&output.stderr));
+    let table = run_node("bench.mjs", &config);
     assert!(table.contains("| cpu |"), "a Markdown row for the CPU: {table}");
     let results: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let run = &results[0];

@@ -133,6 +133,8 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
     let stdout = run_node("drive.mjs", &config);
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("drive.mjs prints JSON");
     assert!(report["fatal"].is_null(), "the browser run broke off: {}\nconsole: {}", report["fatal"], report["console"]);
+    let served = model_core::bundle::Bundle::read_dir(bundle).expect("the bundle").manifest.name;
+    assert_eq!(report["name"].as_str(), Some(served.as_str()), "the page loaded the bundle the server serves");
     let backend = if webgpu { "webgpu" } else { "cpu" };
     assert_eq!(report["backend"], backend, "fallback reason: {}", report["fallbackReason"]);
     if !webgpu {
@@ -155,7 +157,7 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
         assert_eq!(got.len(), want.len(), "{}: every genre shown", movie["id"]);
         for ((genre, p), (want_genre, q)) in got.iter().zip(&want) {
             assert_eq!(genre, want_genre);
-            assert!((p - q).abs() < 1e-3, "{} {genre}: browser {p} vs marquee predict {q} on {backend} (the page loaded {})", movie["id"], report["name"]);
+            assert!((p - q).abs() < 1e-3, "{} {genre}: browser {p} vs marquee predict {q} on {backend}", movie["id"]);
         }
         assert!(shown["genres"].as_array().unwrap().iter().any(|g| g["predicted"] == true), "a genre is highlighted");
     }

@@ -3,10 +3,8 @@
 // Markdown table and writes the reports as JSON to `out` when given.
 // Usage: node bench.mjs CONFIG_JSON, with {baseUrl, chromium?, backends: ["cpu", "webgpu"],
 // runs?, out?}. scripts/bench-browser.sh starts the server and runs it.
-import { chromium } from "playwright-core";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { writeFileSync } from "node:fs";
+import { launch } from "./chromium.mjs";
 
 const config = JSON.parse(process.argv[2]);
 const runs = config.runs ?? 10;
@@ -27,34 +25,24 @@ async function visit(context, backend) {
 
 const results = [];
 for (const backend of config.backends) {
-  const profile = mkdtempSync(join(tmpdir(), "marquee-bench-"));
-  const args = ["--no-sandbox", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
-  if (backend !== "cpu") args.push("--enable-unsafe-webgpu");
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: config.chromium ?? "/usr/bin/chromium",
-    headless: true,
-    args,
-  });
+  const browser = await launch({ executablePath: config.chromium, webgpu: backend !== "cpu" });
   try {
-    const first = await visit(context, backend);
-    const second = await visit(context, backend);
+    const first = await visit(browser.context, backend);
+    const second = await visit(browser.context, backend);
     results.push({ requested: backend, firstVisit: first, secondVisit: second });
   } finally {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
+    await browser.close();
   }
 }
 
 if (config.out) writeFileSync(config.out, JSON.stringify(results, null, 2) + "\n");
-{
-  const ms = (v) => v.toFixed(0);
-  console.log("| backend | bundle load, first visit (network) ms | cold load, second visit (Cache Storage) ms | wasm start ms | first classification ms | steady classification ms (median) | .wasm MB | bundle MB |");
-  console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
-  for (const { firstVisit: a, secondVisit: b } of results) {
-    const backend = b.backend + (b.fallbackReason ? " (fallback)" : "");
-    console.log(
-      `| ${backend} | ${ms(a.loadMs)} | ${ms(b.loadMs)} | ${ms(b.wasmStartMs)} | ${ms(b.firstMs)} | ${ms(b.steadyMedianMs)} (${b.runs} runs) | ${(b.wasmBytes / 1e6).toFixed(1)} | ${(b.bundleBytes / 1e6).toFixed(1)} |`,
-    );
-  }
-  console.log(`\nModel: ${results[0]?.secondVisit.name}; sample movie ${results[0]?.secondVisit.sample}; ${results[0]?.secondVisit.userAgent}`);
+const ms = (v) => v.toFixed(0);
+console.log("| backend | bundle load, first visit (network) ms | cold load, second visit (Cache Storage) ms | wasm start ms | first classification ms | steady classification ms (median) | .wasm MB | bundle MB |");
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
+for (const { firstVisit: a, secondVisit: b } of results) {
+  const backend = b.backend + (b.fallbackReason ? " (fallback)" : "");
+  console.log(
+    `| ${backend} | ${ms(a.loadMs)} | ${ms(b.loadMs)} | ${ms(b.wasmStartMs)} | ${ms(b.firstMs)} | ${ms(b.steadyMedianMs)} (${b.runs} runs) | ${(b.wasmBytes / 1e6).toFixed(1)} | ${(b.bundleBytes / 1e6).toFixed(1)} |`,
+  );
 }
+console.log(`\nModel: ${results[0]?.secondVisit.name}; sample movie ${results[0]?.secondVisit.sample}; ${results[0]?.secondVisit.userAgent}`);

@@ -1,25 +1,17 @@
 // Drives headless Chromium through Marquee's page and widget and prints what it saw as JSON.
 // The Rust test tests/tests/browser.rs starts `marquee serve`, runs this, and checks the report
 // against `marquee predict`. Usage: node drive.mjs CONFIG_JSON (see browser.rs for the fields).
-import { chromium } from "playwright-core";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { launch } from "./chromium.mjs";
 
 const config = JSON.parse(process.argv[2]);
 /** Thrown to end a lean run early. */
 class Done extends Error {}
 const report = { backend: null, fallbackReason: null, movies: [], badInputs: {}, reload: {}, embed: {}, console: [] };
 
-const profile = mkdtempSync(join(tmpdir(), "marquee-chromium-"));
-const args = ["--no-sandbox", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
-if (config.webgpu) args.push("--enable-unsafe-webgpu");
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: config.chromium ?? "/usr/bin/chromium",
-  headless: true,
-  args,
-  viewport: { width: 1200, height: 1000 },
-});
+const browser = await launch({ executablePath: config.chromium, webgpu: config.webgpu, viewport: { width: 1200, height: 1000 } });
+const context = browser.context;
 context.setDefaultTimeout(config.timeoutMs ?? 240000);
 
 function watch(page, name) {
@@ -162,8 +154,7 @@ try {
 } catch (error) {
   if (!(error instanceof Done)) report.fatal = String(error.stack ?? error);
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await browser.close();
 }
 const out = JSON.stringify(report, null, 1);
 if (config.reportPath) writeFileSync(config.reportPath, out);

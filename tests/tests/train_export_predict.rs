@@ -43,7 +43,8 @@ fn fusion_trains_exports_and_predicts_the_same() {
     let cnn = tmp.path().join("cnn");
     let fusion = tmp.path().join("fusion");
     marquee_ok(train_args("lstm", &lstm, &["--epochs", "2"]));
-    marquee_ok(train_args("cnn", &cnn, &["--epochs", "1"]));
+    // A smaller poster side than the default 224: the bundles must record it and resize to it.
+    marquee_ok(train_args("cnn", &cnn, &["--epochs", "1", "--image-size", "96"]));
     let fusion_args = [
         "--epochs",
         "5",
@@ -56,6 +57,9 @@ fn fusion_trains_exports_and_predicts_the_same() {
 
     for file in ["config.json", "genres.json", "thresholds.json", "metrics.csv", "metrics.json", "curves.png", "genre_f1.png", "test_metrics.json", "bundle/manifest.json", "bundle/model.safetensors", "bundle/vocab.json"] {
         assert!(fusion.join(file).is_file(), "the run lacks {file}");
+    }
+    for bundle in [cnn.join("bundle"), fusion.join("bundle")] {
+        assert_eq!(manifest(&bundle)["image"]["size"], 96, "{} forgets --image-size", bundle.display());
     }
     let history = run_history(&fusion);
     let first = history.first().unwrap()["train_loss"].as_f64().unwrap();
@@ -95,9 +99,12 @@ fn fusion_trains_exports_and_predicts_the_same() {
     assert_eq!(report["per_genre"].as_array().unwrap().len(), report_genres(&lstm_bundle));
 }
 
+fn manifest(bundle: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap()
+}
+
 fn report_genres(bundle: &Path) -> usize {
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
-    manifest["genres"].as_array().unwrap().len()
+    manifest(bundle)["genres"].as_array().unwrap().len()
 }
 
 #[test]

@@ -7,11 +7,14 @@ fn marquee() -> Command {
     Command::new(env!("CARGO_BIN_EXE_marquee"))
 }
 
-/// The real set: `$MARQUEE_DATA`, or `../shared/data/movies` beside the repository.
+/// The real set: `$MARQUEE_DATA`, or `../shared/data/movies` beside the repository (found from
+/// cargo's `CARGO_MANIFEST_DIR` at run time: a test binary reused from a checkout elsewhere
+/// still looks beside this one).
 fn movies_dir() -> PathBuf {
-    std::env::var_os("MARQUEE_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/movies"))
+    std::env::var_os("MARQUEE_DATA").map(PathBuf::from).unwrap_or_else(|| {
+        let package = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+        PathBuf::from(package).join("../../shared/data/movies")
+    })
 }
 
 #[test]

@@ -4,9 +4,11 @@
 
 use std::path::PathBuf;
 
-/// A fixture JSON of `tests/fixtures/`.
+/// A fixture JSON of `tests/fixtures/` (found from cargo's `CARGO_MANIFEST_DIR` at run time, so a
+/// test binary reused from a checkout elsewhere reads this checkout's fixtures).
 pub fn fixture(name: &str) -> serde_json::Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let package = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    let path = PathBuf::from(package).join("tests/fixtures").join(name);
     serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
 }
 

@@ -7,7 +7,8 @@ mod common;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
-use common::{fixture, floats, pretrained, relative_error};
+use common::{fixture, floats, relative_error};
+use marquee_e2e::pretrained;
 use model_core::models::efficientnet::{load_pretrained, EfficientNet, EfficientNetConfig};
 use model_core::models::head::ImageHeadConfig;
 use model_core::models::parameter_count;

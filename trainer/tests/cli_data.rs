@@ -1,20 +1,11 @@
 //! `marquee data stats` end to end: the real movie set, and a set with broken rows.
 
-use std::path::PathBuf;
 use std::process::Command;
+
+use marquee_e2e::movies_dir;
 
 fn marquee() -> Command {
     Command::new(env!("CARGO_BIN_EXE_marquee"))
-}
-
-/// The real set: `$MARQUEE_DATA`, or `../shared/data/movies` beside the repository (found from
-/// cargo's `CARGO_MANIFEST_DIR` at run time: a test binary reused from a checkout elsewhere
-/// still looks beside this one).
-fn movies_dir() -> PathBuf {
-    std::env::var_os("MARQUEE_DATA").map(PathBuf::from).unwrap_or_else(|| {
-        let package = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
-        PathBuf::from(package).join("../../shared/data/movies")
-    })
 }
 
 #[test]

@@ -1,25 +1,11 @@
-//! Helpers of the parity tests: fixtures, pretrained files and error measures. Each test
-//! binary uses some of them.
+//! Helpers of the parity tests: fixtures and error measures (pretrained files come from
+//! `marquee_e2e`). Each test binary uses some of them.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-
-/// A fixture JSON of `tests/fixtures/` (found from cargo's `CARGO_MANIFEST_DIR` at run time, so a
-/// test binary reused from a checkout elsewhere reads this checkout's fixtures).
+/// A fixture JSON of `tests/fixtures/` (the folder found at run time, as `marquee_e2e` does).
 pub fn fixture(name: &str) -> serde_json::Value {
-    let package = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
-    let path = PathBuf::from(package).join("tests/fixtures").join(name);
+    let path = marquee_e2e::manifest_dir().join("tests/fixtures").join(name);
     serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
-}
-
-/// A file that `scripts/fetch-pretrained.sh` put in the cache, or a panic telling how to get it.
-pub fn pretrained(relative: &str) -> PathBuf {
-    let cache = std::env::var_os("MARQUEE_CACHE").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache").join("marquee")
-    });
-    let path = cache.join("pretrained").join(relative);
-    assert!(path.exists(), "{} is missing: run scripts/fetch-pretrained.sh", path.display());
-    path
 }
 
 /// A JSON array of numbers as f32.

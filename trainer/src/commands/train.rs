@@ -179,17 +179,23 @@ impl TrainConfig {
     /// A run of `model` on `data` into `out` with every other setting at its command-line
     /// default (the defaults live in one place: the `#[arg]` attributes above).
     pub fn new(model: ModelKind, data: PathBuf, out: PathBuf, device: DeviceChoice) -> Self {
-        #[derive(clap::Parser)]
-        struct Defaults {
-            #[command(flatten)]
-            config: TrainConfig,
-        }
-        let mut config = <Defaults as clap::Parser>::parse_from(["marquee", "--model", "lstm", "--data", ".", "--out", "."]).config;
+        let mut config = Self::parse_args(&["--model", "lstm", "--data", ".", "--out", "."]).expect("the defaults parse");
         config.model = model;
         config.data = data;
         config.out = out;
         config.device = device;
         config
+    }
+
+    /// Parses `marquee train`'s arguments (without the program and subcommand names).
+    fn parse_args(args: &[&str]) -> Result<Self, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Arguments {
+            #[command(flatten)]
+            config: TrainConfig,
+        }
+        let argv = std::iter::once("marquee").chain(args.iter().copied());
+        <Arguments as clap::Parser>::try_parse_from(argv).map(|arguments| arguments.config)
     }
 }
 
@@ -734,14 +740,8 @@ mod tests {
 
     #[test]
     fn image_size_is_parsed_and_bounded() {
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(flatten)]
-            config: TrainConfig,
-        }
         let parse = |size: &str| {
-            <Cli as clap::Parser>::try_parse_from(["marquee", "--model", "cnn", "--data", ".", "--out", ".", "--image-size", size])
-                .map(|cli| cli.config.image_size)
+            TrainConfig::parse_args(&["--model", "cnn", "--data", ".", "--out", ".", "--image-size", size]).map(|c| c.image_size)
         };
         assert_eq!(parse("128").unwrap(), 128);
         assert!(parse("8").is_err(), "a side under 32 pixels is refused");

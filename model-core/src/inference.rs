@@ -1,7 +1,6 @@
 //! Inference from a bundle: a poster's bytes and a plot in, each genre's probability out. The
 //! native CLI and the browser share this code path.
 
-use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -66,7 +65,13 @@ impl Predictor {
         let model = bundle.load_model(&device)?;
         let text = bundle.text_preprocessor()?;
         let image = bundle.manifest.image;
-        Ok(Self { model, text, image, bundle, device })
+        Ok(Self {
+            model,
+            text,
+            image,
+            bundle,
+            device,
+        })
     }
 
     /// The genres, in output order.
@@ -113,14 +118,25 @@ impl Predictor {
     pub fn logits(&self, inputs: &Inputs) -> Result<(Tensor<2>, Route)> {
         let route = self.route(inputs)?;
         let text = |ids: &Vec<u32>| -> TextInput {
-            self.text.as_ref().expect("routed").to_input(std::slice::from_ref(ids), &self.device)
+            self.text
+                .as_ref()
+                .expect("routed")
+                .to_input(std::slice::from_ref(ids), &self.device)
         };
         let image = |chw: &Vec<f32>| -> Tensor<4> {
-            images_to_tensor(std::slice::from_ref(chw), self.image.as_ref().expect("routed"), &self.device)
+            images_to_tensor(
+                std::slice::from_ref(chw),
+                self.image.as_ref().expect("routed"),
+                &self.device,
+            )
         };
         let logits = match (&self.model, route) {
-            (Classifier::Fusion(m), Route::TextBranch) => m.text.forward(&text(inputs.plot.as_ref().unwrap())),
-            (Classifier::Fusion(m), Route::ImageBranch) => m.image.forward(image(inputs.poster.as_ref().unwrap())),
+            (Classifier::Fusion(m), Route::TextBranch) => {
+                m.text.forward(&text(inputs.plot.as_ref().unwrap()))
+            }
+            (Classifier::Fusion(m), Route::ImageBranch) => {
+                m.image.forward(image(inputs.poster.as_ref().unwrap()))
+            }
             (model, _) => model.forward(&Batch {
                 text: inputs.plot.as_ref().map(text),
                 images: inputs.poster.as_ref().map(image),
@@ -132,7 +148,7 @@ impl Predictor {
 
     /// Probabilities of the logits, as a tensor.
     pub fn probabilities(logits: Tensor<2>) -> Tensor<2> {
-        sigmoid(logits)
+        crate::ops::sigmoid(logits)
     }
 
     /// The thresholds that apply on a route.
@@ -160,13 +176,21 @@ impl Predictor {
                 predicted: probability >= threshold,
             })
             .collect();
-        answers.sort_by(|a, b| b.probability.total_cmp(&a.probability).then_with(|| a.genre.cmp(&b.genre)));
+        answers.sort_by(|a, b| {
+            b.probability
+                .total_cmp(&a.probability)
+                .then_with(|| a.genre.cmp(&b.genre))
+        });
         answers
     }
 
     /// Classifies one movie (native only: reads the result back synchronously).
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn predict(&self, poster: Option<(&[u8], &str)>, plot: Option<&str>) -> Result<(Vec<GenrePrediction>, Route)> {
+    pub fn predict(
+        &self,
+        poster: Option<(&[u8], &str)>,
+        plot: Option<&str>,
+    ) -> Result<(Vec<GenrePrediction>, Route)> {
         let inputs = self.prepare(poster, plot)?;
         let (logits, route) = self.logits(&inputs)?;
         let probabilities = Self::probabilities(logits)

@@ -8,6 +8,7 @@ pub mod flops;
 pub mod inference;
 pub mod metrics;
 pub mod models;
+pub mod ops;
 pub mod preprocess;
 
 pub use error::{Error, Result};

@@ -11,8 +11,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::backend::{self, Preference};
-use crate::download::{fetch_bundle, Progress};
 use crate::check_poster_size;
+use crate::download::{fetch_bundle, Progress};
 
 #[wasm_bindgen(start)]
 fn start() {
@@ -36,7 +36,9 @@ fn option_value(options: &JsValue, key: &str) -> Option<JsValue> {
     if options.is_undefined() || options.is_null() {
         return None;
     }
-    Reflect::get(options, &key.into()).ok().filter(|v| !v.is_undefined() && !v.is_null())
+    Reflect::get(options, &key.into())
+        .ok()
+        .filter(|v| !v.is_undefined() && !v.is_null())
 }
 
 #[wasm_bindgen]
@@ -46,13 +48,23 @@ impl Marquee {
     /// part, caches it for offline visits and builds the model on WebGPU, or on the CPU where
     /// WebGPU is missing. `backend` may be `"auto"` (default), `"webgpu"` or `"cpu"`.
     pub async fn load(bundle_url: String, options: JsValue) -> Result<Marquee, JsError> {
-        let on_progress = option_value(&options, "onProgress").and_then(|f| f.dyn_into::<Function>().ok());
-        let preference = Preference::parse(option_value(&options, "backend").and_then(|b| b.as_string()).as_deref())
-            .map_err(|e| JsError::new(&e))?;
+        let on_progress =
+            option_value(&options, "onProgress").and_then(|f| f.dyn_into::<Function>().ok());
+        let preference = Preference::parse(
+            option_value(&options, "backend")
+                .and_then(|b| b.as_string())
+                .as_deref(),
+        )
+        .map_err(|e| JsError::new(&e))?;
         let mut progress = Progress::new(on_progress);
-        let downloaded = fetch_bundle(&bundle_url, &mut progress).await.map_err(|e| JsError::new(&e))?;
-        let chosen = backend::choose(preference).await.map_err(|e| JsError::new(&e))?;
-        let predictor = Predictor::new(downloaded.bundle, chosen.device).map_err(|e| JsError::new(&e.to_string()))?;
+        let downloaded = fetch_bundle(&bundle_url, &mut progress)
+            .await
+            .map_err(|e| JsError::new(&e))?;
+        let chosen = backend::choose(preference)
+            .await
+            .map_err(|e| JsError::new(&e))?;
+        let predictor = Predictor::new(downloaded.bundle, chosen.device)
+            .map_err(|e| JsError::new(&e.to_string()))?;
         Ok(Marquee {
             loaded: Some(Rc::new(Loaded {
                 predictor,
@@ -64,7 +76,9 @@ impl Marquee {
     }
 
     fn loaded(&self) -> Result<&Rc<Loaded>, JsError> {
-        self.loaded.as_ref().ok_or_else(|| JsError::new("this classifier was disposed; load it again"))
+        self.loaded
+            .as_ref()
+            .ok_or_else(|| JsError::new("this classifier was disposed; load it again"))
     }
 
     /// `"webgpu"` or `"cpu"`.
@@ -101,7 +115,9 @@ impl Marquee {
     #[wasm_bindgen(getter)]
     pub fn reads(&self) -> Result<JsValue, JsError> {
         let predictor = &self.loaded()?.predictor;
-        to_js(&serde_json::json!({"poster": predictor.image.is_some(), "plot": predictor.text.is_some()}))
+        to_js(
+            &serde_json::json!({"poster": predictor.image.is_some(), "plot": predictor.text.is_some()}),
+        )
     }
 
     /// The manifest's provenance (`info`: data, split, commit, metrics).
@@ -116,7 +132,8 @@ impl Marquee {
     pub fn classify(&self, poster: Option<Uint8Array>, plot: Option<String>) -> Promise {
         let loaded = self.loaded.clone();
         future_to_promise(async move {
-            let loaded = loaded.ok_or_else(|| js_error("this classifier was disposed; load it again"))?;
+            let loaded =
+                loaded.ok_or_else(|| js_error("this classifier was disposed; load it again"))?;
             let poster = match poster {
                 Some(array) => {
                     check_poster_size(array.length() as usize).map_err(|e| js_error(&e))?;
@@ -126,14 +143,26 @@ impl Marquee {
             };
             let predictor = &loaded.predictor;
             let inputs = predictor
-                .prepare(poster.as_deref().map(|bytes| (bytes, "the poster")), plot.as_deref())
+                .prepare(
+                    poster.as_deref().map(|bytes| (bytes, "the poster")),
+                    plot.as_deref(),
+                )
                 .map_err(|e| js_error(&e.to_string()))?;
-            let (logits, route) = predictor.logits(&inputs).map_err(|e| js_error(&e.to_string()))?;
+            let (logits, route) = predictor
+                .logits(&inputs)
+                .map_err(|e| js_error(&e.to_string()))?;
             let data = Predictor::probabilities(logits)
                 .into_data_async()
                 .await
-                .map_err(|e| js_error(&format!("reading the result back from the {} backend: {e:?}", loaded.backend)))?;
-            let probabilities = data.try_to_vec::<f32>().map_err(|e| js_error(&format!("{e:?}")))?;
+                .map_err(|e| {
+                    js_error(&format!(
+                        "reading the result back from the {} backend: {e:?}",
+                        loaded.backend
+                    ))
+                })?;
+            let probabilities = data
+                .try_to_vec::<f32>()
+                .map_err(|e| js_error(&format!("{e:?}")))?;
             to_js(&predictor.answers(&probabilities, route)).map_err(JsValue::from)
         })
     }

@@ -12,9 +12,11 @@
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
-use burn::tensor::activation::{relu, sigmoid, tanh};
+use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
+
+use crate::ops;
 
 /// What the fusion head reads from each branch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -58,7 +60,10 @@ impl FusionHeadConfig {
     pub fn init(&self, device: &Device) -> FusionHead {
         let linear = |i, o| LinearConfig::new(i, o).init(device);
         let (gate, output_input) = match self.mode {
-            FusionMode::Gmu => (Some(linear(self.text_input + self.image_input, self.hidden)), self.hidden),
+            FusionMode::Gmu => (
+                Some(linear(self.text_input + self.image_input, self.hidden)),
+                self.hidden,
+            ),
             _ => (None, 2 * self.hidden),
         };
         FusionHead {
@@ -87,16 +92,23 @@ impl FusionHead {
     pub fn forward(&self, text: Tensor<2>, image: Tensor<2>) -> Tensor<2> {
         match &self.gate {
             None => {
-                let t = self.dropout.forward(relu(self.text_projection.forward(text)));
-                let v = self.dropout.forward(relu(self.image_projection.forward(image)));
-                self.output.forward(Tensor::cat(vec![t, v], 1))
+                let t = self
+                    .dropout
+                    .forward(relu(ops::linear(&self.text_projection, text)));
+                let v = self
+                    .dropout
+                    .forward(relu(ops::linear(&self.image_projection, image)));
+                ops::linear(&self.output, Tensor::cat(vec![t, v], 1))
             }
             Some(gate) => {
-                let z = sigmoid(gate.forward(Tensor::cat(vec![text.clone(), image.clone()], 1)));
-                let t = tanh(self.text_projection.forward(text));
-                let v = tanh(self.image_projection.forward(image));
+                let z = ops::sigmoid(ops::linear(
+                    gate,
+                    Tensor::cat(vec![text.clone(), image.clone()], 1),
+                ));
+                let t = ops::tanh(ops::linear(&self.text_projection, text));
+                let v = ops::tanh(ops::linear(&self.image_projection, image));
                 let h = z.clone() * t + (z.neg() + 1.0) * v;
-                self.output.forward(self.dropout.forward(h))
+                ops::linear(&self.output, self.dropout.forward(h))
             }
         }
     }
@@ -119,7 +131,10 @@ mod tests {
         };
         let head = config.init(&device);
         assert_eq!(head.num_params(), 2 * (20 * 128 + 128) + 256 * 20 + 20);
-        let out = head.forward(Tensor::zeros([4, 20], &device), Tensor::zeros([4, 20], &device));
+        let out = head.forward(
+            Tensor::zeros([4, 20], &device),
+            Tensor::zeros([4, 20], &device),
+        );
         assert_eq!(out.dims(), [4, 20]);
     }
 
@@ -135,8 +150,14 @@ mod tests {
             num_genres: 20,
         };
         let head = config.init(&device);
-        let out = head.forward(Tensor::ones([2, 384], &device), Tensor::ones([2, 1280], &device));
+        let out = head.forward(
+            Tensor::ones([2, 384], &device),
+            Tensor::ones([2, 1280], &device),
+        );
         assert_eq!(out.dims(), [2, 20]);
-        assert_eq!(head.num_params(), 384 * 128 + 128 + 1280 * 128 + 128 + (384 + 1280) * 128 + 128 + 128 * 20 + 20);
+        assert_eq!(
+            head.num_params(),
+            384 * 128 + 128 + 1280 * 128 + 128 + (384 + 1280) * 128 + 128 + 128 * 20 + 20
+        );
     }
 }

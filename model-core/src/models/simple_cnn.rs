@@ -5,7 +5,9 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
+};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -34,7 +36,11 @@ fn default_dropout() -> f64 {
 impl SimpleCnnConfig {
     /// The design's SimpleCNN for `num_genres` genres.
     pub fn new(num_genres: usize) -> Self {
-        Self { num_genres, channels: default_channels(), dropout: default_dropout() }
+        Self {
+            num_genres,
+            channels: default_channels(),
+            dropout: default_dropout(),
+        }
     }
 
     /// Builds the model with freshly initialised weights.
@@ -75,7 +81,8 @@ pub struct ConvBlock {
 
 impl ConvBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.pool.forward(relu(self.norm.forward(self.conv.forward(x))))
+        self.pool
+            .forward(relu(self.norm.forward(self.conv.forward(x))))
     }
 }
 
@@ -102,7 +109,7 @@ impl SimpleCnn {
 
     /// The head alone: logits from pooled features.
     pub fn head_forward(&self, features: Tensor<2>) -> Tensor<2> {
-        self.head.forward(self.dropout.forward(features))
+        crate::ops::linear(&self.head, self.dropout.forward(features))
     }
 
     /// The width of [`SimpleCnn::features`].

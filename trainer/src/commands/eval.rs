@@ -73,8 +73,16 @@ pub fn run(args: EvalArgs) -> Result<()> {
         .unwrap_or_default();
     let device = args.device.device();
     let predictor = Predictor::new(bundle, device.clone())?;
-    let dataset = Dataset::load(&args.data, LoadOptions { strict: false, posters: PosterCheck::Exists })?;
-    let genres = GenreVocab { genres: predictor.genres().to_vec() };
+    let dataset = Dataset::load(
+        &args.data,
+        LoadOptions {
+            strict: false,
+            posters: PosterCheck::Exists,
+        },
+    )?;
+    let genres = GenreVocab {
+        genres: predictor.genres().to_vec(),
+    };
     let unknown: BTreeSet<String> = dataset
         .movies
         .iter()
@@ -88,14 +96,24 @@ pub fn run(args: EvalArgs) -> Result<()> {
             unknown.iter().cloned().collect::<Vec<_>>().join(", ")
         );
     }
-    let examples = prepare(&dataset, &split, &genres, predictor.text.as_ref(), predictor.image.as_ref())?;
+    let examples = prepare(
+        &dataset,
+        &split,
+        &genres,
+        predictor.text.as_ref(),
+        predictor.image.as_ref(),
+    )?;
     let selected = match args.split {
         EvalSplit::Test => examples.test,
         EvalSplit::Validation => examples.validation,
         EvalSplit::All => examples.all().cloned().collect(),
     };
     if selected.is_empty() {
-        anyhow::bail!("no movies in the {:?} split of {}", args.split, args.data.display());
+        anyhow::bail!(
+            "no movies in the {:?} split of {}",
+            args.split,
+            args.data.display()
+        );
     }
     let (probabilities, _) = predict(
         &predictor.model,
@@ -106,10 +124,19 @@ pub fn run(args: EvalArgs) -> Result<()> {
         args.batch_size,
         "evaluating",
     );
-    let report = score(&probabilities, &selected, &predictor.bundle.manifest.thresholds, &genres.genres);
+    let report = score(
+        &probabilities,
+        &selected,
+        &predictor.bundle.manifest.thresholds,
+        &genres.genres,
+    );
     if let Some(path) = &args.predictions {
         write_predictions(path, &dataset, &selected, &probabilities, &predictor)?;
-        eprintln!("wrote {} movies' predictions to {}", selected.len(), path.display());
+        eprintln!(
+            "wrote {} movies' predictions to {}",
+            selected.len(),
+            path.display()
+        );
     }
     if args.json {
         let output = EvalOutput {
@@ -123,14 +150,26 @@ pub fn run(args: EvalArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&output)?);
         return Ok(());
     }
-    println!("{} on {} ({:?} split, {} movies)", predictor.bundle.manifest.name, args.data.display(), args.split, report.movies);
+    println!(
+        "{} on {} ({:?} split, {} movies)",
+        predictor.bundle.manifest.name,
+        args.data.display(),
+        args.split,
+        report.movies
+    );
     println!(
         "micro-F1 {:.4}  macro-F1 {:.4}  weighted-F1 {:.4}  samples-F1 {:.4}  Hamming {:.4}  subset accuracy {:.4}",
         report.micro_f1, report.macro_f1, report.weighted_f1, report.samples_f1, report.hamming_loss, report.subset_accuracy
     );
-    println!("\n{:<18} {:>9} {:>7} {:>6} {:>8}", "genre", "precision", "recall", "F1", "support");
+    println!(
+        "\n{:<18} {:>9} {:>7} {:>6} {:>8}",
+        "genre", "precision", "recall", "F1", "support"
+    );
     for g in &report.per_genre {
-        println!("{:<18} {:>9.3} {:>7.3} {:>6.3} {:>8}", g.genre, g.precision, g.recall, g.f1, g.support);
+        println!(
+            "{:<18} {:>9.3} {:>7.3} {:>6.3} {:>8}",
+            g.genre, g.precision, g.recall, g.f1, g.support
+        );
     }
     Ok(())
 }
@@ -143,25 +182,41 @@ fn write_predictions(
     probabilities: &[f32],
     predictor: &Predictor,
 ) -> Result<()> {
-    let titles: std::collections::HashMap<&str, &str> =
-        dataset.movies.iter().map(|m| (m.id.as_str(), m.title.as_str())).collect();
+    let titles: std::collections::HashMap<&str, &str> = dataset
+        .movies
+        .iter()
+        .map(|m| (m.id.as_str(), m.title.as_str()))
+        .collect();
     let genres = predictor.genres();
     let thresholds = &predictor.bundle.manifest.thresholds;
     let mut csv = String::from("id,title,genres,predicted");
-    genres.iter().for_each(|g| csv.push_str(&format!(",{}", quote(g))));
+    genres
+        .iter()
+        .for_each(|g| csv.push_str(&format!(",{}", quote(g))));
     csv.push('\n');
     for (example, row) in examples.iter().zip(probabilities.chunks(genres.len())) {
         let named = |keep: &dyn Fn(usize) -> bool| {
-            (0..genres.len()).filter(|&i| keep(i)).map(|i| genres[i].as_str()).collect::<Vec<_>>().join("|")
+            (0..genres.len())
+                .filter(|&i| keep(i))
+                .map(|i| genres[i].as_str())
+                .collect::<Vec<_>>()
+                .join("|")
         };
         let truth = named(&|i| example.target[i] > 0.5);
         let predicted = named(&|i| row[i] >= thresholds[i]);
         let title = titles.get(example.id.as_str()).copied().unwrap_or("");
-        csv.push_str(&format!("{},{},{},{}", quote(&example.id), quote(title), quote(&truth), quote(&predicted)));
+        csv.push_str(&format!(
+            "{},{},{},{}",
+            quote(&example.id),
+            quote(title),
+            quote(&truth),
+            quote(&predicted)
+        ));
         row.iter().for_each(|p| csv.push_str(&format!(",{p:.6}")));
         csv.push('\n');
     }
-    crate::paths::write_atomic(path, csv.as_bytes()).with_context(|| format!("writing {}", path.display()))
+    crate::paths::write_atomic(path, csv.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn quote(field: &str) -> String {

@@ -1,0 +1,444 @@
+//! The backend extension behind [`super`]: the operations' trait, their `flex` kernels, and
+//! their backward passes under autodiff.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::{FlexTensor, Layout};
+use burn::backend::ops::{ActivationOps, FloatTensorOps};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{backend_extension, Autodiff, AutodiffBackend, Backend, Bytes, DType, Flex};
+
+use marquee_kernels::math::Unary;
+use marquee_kernels::recurrence;
+
+/// Marquee's CPU operations. Routed by burn's dispatch to [`Flex`] or, when gradients are
+/// tracked, to `Autodiff<Flex>`; the public functions in [`super`] call them on the CPU only.
+#[backend_extension(Flex, Autodiff)]
+pub trait CpuOps: Backend {
+    /// `lhs x rhs` for `[.., m, k]` and `[.., k, n]` with the same batch dimensions.
+    fn marquee_matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// An element-wise function.
+    fn marquee_unary(x: FloatTensor<Self>, op: Unary) -> FloatTensor<Self>;
+    /// `grad * f'(x)`, from what [`Unary::backward_from_output`] says is saved.
+    fn marquee_unary_backward(
+        saved: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        op: Unary,
+    ) -> FloatTensor<Self>;
+    /// The LSTM recurrence over projected inputs `[batch, len, 4h]` with hidden weights
+    /// `[h, 4h]`: the hidden states `[batch, len, h]`.
+    fn marquee_lstm(projected: FloatTensor<Self>, w_hh: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// [`CpuOps::marquee_lstm`] with what its backward pass needs: hidden states, activated
+    /// gates `[batch, len, 4h]` and cell states `[batch, len, h]`.
+    fn marquee_lstm_forward(
+        projected: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+    /// The gradients of the projected inputs and the hidden weights from the hidden states'.
+    fn marquee_lstm_backward(
+        grad: FloatTensor<Self>,
+        hidden: FloatTensor<Self>,
+        gates: FloatTensor<Self>,
+        cells: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+}
+
+/// Whether `tensor` is f32 and densely fills its whole buffer from offset 0 (so it may be
+/// written in place when no one else holds it).
+fn dense_f32(tensor: &FlexTensor) -> bool {
+    tensor.dtype() == DType::F32
+        && tensor.layout().contiguous_offsets() == Some((0, tensor.storage::<f32>().len()))
+}
+
+/// A new contiguous f32 tensor of `shape` holding `values`.
+fn from_values(values: Vec<f32>, shape: burn::backend::Shape) -> FlexTensor {
+    FlexTensor::new(
+        Bytes::from_elems(values),
+        Layout::contiguous(shape),
+        DType::F32,
+    )
+}
+
+/// The values of an f32 tensor in row-major order (copied only when not contiguous).
+fn contiguous_f32(tensor: FlexTensor) -> FlexTensor {
+    match tensor.as_slice::<f32>() {
+        Some(_) => tensor,
+        None => tensor.to_contiguous(),
+    }
+}
+
+#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
+mod blas {
+    use super::*;
+    use marquee_kernels::gemm::{batched_matmul, Strided};
+
+    /// The matrices of `tensor` as BLAS operands, if BLAS can read them in place.
+    fn strided(tensor: &FlexTensor) -> Option<Strided<'_>> {
+        let layout = tensor.layout();
+        let (shape, strides) = (layout.shape(), layout.strides());
+        let rank = shape.num_dims();
+        if strides.iter().any(|&s| s < 0) {
+            return None;
+        }
+        let mut offsets = vec![layout.start_offset()];
+        for dim in 0..rank - 2 {
+            let stride = strides[dim] as usize;
+            offsets = offsets
+                .iter()
+                .flat_map(|&o| (0..shape[dim]).map(move |i| o + i * stride))
+                .collect();
+        }
+        let operand = Strided {
+            data: tensor.storage::<f32>(),
+            offsets,
+            rows: shape[rank - 2],
+            cols: shape[rank - 1],
+            row_stride: strides[rank - 2] as usize,
+            col_stride: strides[rank - 1] as usize,
+        };
+        operand.blas_compatible().then_some(operand)
+    }
+
+    /// The product through OpenBLAS, reading views in place where it can.
+    pub fn matmul(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
+        let lhs = if strided(&lhs).is_some() {
+            lhs
+        } else {
+            lhs.to_contiguous()
+        };
+        let rhs = if strided(&rhs).is_some() {
+            rhs
+        } else {
+            rhs.to_contiguous()
+        };
+        let (a, b) = (
+            strided(&lhs).expect("contiguous"),
+            strided(&rhs).expect("contiguous"),
+        );
+        let mut shape = lhs.layout().shape().clone();
+        let rank = shape.num_dims();
+        shape[rank - 1] = b.cols;
+        let mut out = vec![0.0f32; shape.num_elements()];
+        batched_matmul(&a, &b, &mut out);
+        from_values(out, shape)
+    }
+}
+
+impl CpuOps for Flex {
+    fn marquee_matmul(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
+        #[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
+        if lhs.dtype() == DType::F32 && rhs.dtype() == DType::F32 {
+            return blas::matmul(lhs, rhs);
+        }
+        Flex::float_matmul(lhs, rhs)
+    }
+
+    fn marquee_unary(x: FlexTensor, op: Unary) -> FlexTensor {
+        if x.dtype() != DType::F32 {
+            return match op {
+                Unary::Exp => Flex::float_exp(x),
+                Unary::Tanh => Flex::float_tanh(x),
+                Unary::Sigmoid => Flex::sigmoid(x),
+                Unary::Gelu => Flex::gelu(x),
+            };
+        }
+        let mut x = if dense_f32(&x) { x } else { x.to_contiguous() };
+        if let Some(values) = x.try_storage_mut::<f32>() {
+            op.apply(values);
+            return x;
+        }
+        let mut values = x.as_slice::<f32>().expect("contiguous").to_vec();
+        op.apply(&mut values);
+        from_values(values, x.layout().shape().clone())
+    }
+
+    fn marquee_unary_backward(saved: FlexTensor, grad: FlexTensor, op: Unary) -> FlexTensor {
+        if saved.dtype() != DType::F32 || grad.dtype() != DType::F32 {
+            return match op {
+                Unary::Exp => Flex::float_mul(grad, saved),
+                Unary::Tanh => {
+                    let square = Flex::float_mul(saved.clone(), saved);
+                    Flex::float_mul(
+                        grad,
+                        Flex::float_add_scalar(Flex::float_neg(square), 1.0f32.into()),
+                    )
+                }
+                Unary::Sigmoid => Flex::sigmoid_backward(saved, grad),
+                Unary::Gelu => Flex::gelu_backward(saved, grad),
+            };
+        }
+        let (saved, grad) = (contiguous_f32(saved), contiguous_f32(grad));
+        let shape = saved.layout().shape().clone();
+        let mut out = vec![0.0f32; shape.num_elements()];
+        op.backward(
+            saved.as_slice::<f32>().expect("contiguous"),
+            grad.as_slice::<f32>().expect("contiguous"),
+            &mut out,
+        );
+        from_values(out, shape)
+    }
+
+    fn marquee_lstm(projected: FlexTensor, w_hh: FlexTensor) -> FlexTensor {
+        Self::marquee_lstm_forward(projected, w_hh).0
+    }
+
+    fn marquee_lstm_forward(
+        projected: FlexTensor,
+        w_hh: FlexTensor,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let [batch, len, h] = lstm_dims(&projected, &w_hh);
+        let (projected, w_hh) = (contiguous_f32(projected), contiguous_f32(w_hh));
+        let out = recurrence::forward(f32s(&projected), f32s(&w_hh), batch, len, h);
+        let state = |values| from_values(values, [batch, len, h].into());
+        (
+            state(out.hidden),
+            from_values(out.gates, [batch, len, 4 * h].into()),
+            state(out.cells),
+        )
+    }
+
+    fn marquee_lstm_backward(
+        grad: FlexTensor,
+        hidden: FlexTensor,
+        gates: FlexTensor,
+        cells: FlexTensor,
+        w_hh: FlexTensor,
+    ) -> (FlexTensor, FlexTensor) {
+        let [batch, len, h] = lstm_dims(&gates, &w_hh);
+        let values = |t: FlexTensor| f32s(&contiguous_f32(t)).to_vec();
+        let saved = recurrence::Forward {
+            hidden: values(hidden),
+            gates: values(gates),
+            cells: values(cells),
+        };
+        let w_hh = contiguous_f32(w_hh);
+        let grads = recurrence::backward(
+            f32s(&contiguous_f32(grad)),
+            &saved,
+            f32s(&w_hh),
+            batch,
+            len,
+            h,
+        );
+        (
+            from_values(grads.projected, [batch, len, 4 * h].into()),
+            from_values(grads.w_hh, [h, 4 * h].into()),
+        )
+    }
+}
+
+/// `[batch, len, h]` of an LSTM's `[batch, len, 4h]` gates and `[h, 4h]` hidden weights.
+///
+/// # Panics
+/// When the shapes or dtypes do not fit (the callers in [`super`] check them first).
+fn lstm_dims(gates: &FlexTensor, w_hh: &FlexTensor) -> [usize; 3] {
+    let (g, w) = (gates.layout().shape(), w_hh.layout().shape());
+    assert!(
+        gates.dtype() == DType::F32 && w_hh.dtype() == DType::F32,
+        "the LSTM kernel runs in f32"
+    );
+    assert!(
+        g.num_dims() == 3 && w.num_dims() == 2 && g[2] == w[1] && w[1] == 4 * w[0],
+        "LSTM shapes {g:?} and {w:?}"
+    );
+    [g[0], g[1], w[0]]
+}
+
+/// The values of a contiguous f32 tensor.
+fn f32s(tensor: &FlexTensor) -> &[f32] {
+    tensor.as_slice::<f32>().expect("contiguous f32")
+}
+
+/// The matrix product's backward: `d lhs = grad x rhs^T`, `d rhs = lhs^T x grad`.
+#[derive(Debug)]
+struct MatmulBackward;
+
+impl<B: Backend + CpuOps> Backward<B, 2> for MatmulBackward {
+    /// The left operand (kept when the right needs a gradient) and the right one (kept when
+    /// the left does).
+    type State = (Option<FloatTensor<B>>, Option<FloatTensor<B>>);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [lhs_node, rhs_node] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (lhs, rhs) = ops.state;
+        if let Some(node) = lhs_node {
+            let rhs = rhs.expect("kept for the left gradient");
+            grads.register::<B>(
+                node.id,
+                B::marquee_matmul(grad.clone(), B::float_transpose(rhs)),
+            );
+        }
+        if let Some(node) = rhs_node {
+            let lhs = lhs.expect("kept for the right gradient");
+            grads.register::<B>(node.id, B::marquee_matmul(B::float_transpose(lhs), grad));
+        }
+    }
+}
+
+/// An element-wise function's backward, from the saved input or output.
+#[derive(Debug)]
+struct UnaryBackward;
+
+impl<B: Backend + CpuOps> Backward<B, 1> for UnaryBackward {
+    type State = (FloatTensor<B>, Unary);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [node] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (saved, op) = ops.state;
+        if let Some(node) = node {
+            grads.register::<B>(node.id, B::marquee_unary_backward(saved, grad, op));
+        }
+    }
+}
+
+/// The LSTM recurrence's backward, from its saved states.
+#[derive(Debug)]
+struct LstmBackward;
+
+impl<B: Backend + CpuOps> Backward<B, 2> for LstmBackward {
+    /// Hidden states, activated gates, cell states and the hidden weights.
+    type State = (
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+    );
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [projected_node, w_hh_node] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (hidden, gates, cells, w_hh) = ops.state;
+        let (d_projected, d_w_hh) = B::marquee_lstm_backward(grad, hidden, gates, cells, w_hh);
+        if let Some(node) = projected_node {
+            grads.register::<B>(node.id, d_projected);
+        }
+        if let Some(node) = w_hh_node {
+            grads.register::<B>(node.id, d_w_hh);
+        }
+    }
+}
+
+impl<B: Backend + CpuOps, C: CheckpointStrategy> CpuOps for Autodiff<B, C> {
+    fn marquee_matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        let (lhs_tracked, rhs_tracked) = (lhs.is_tracked(), rhs.is_tracked());
+        match MatmulBackward
+            .prepare::<C>([lhs.node(), rhs.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (l, r) = (lhs.primitive().clone(), rhs.primitive().clone());
+                let out = B::marquee_matmul(l.clone(), r.clone());
+                prep.finish((rhs_tracked.then_some(l), lhs_tracked.then_some(r)), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::marquee_matmul(
+                lhs.into_primitive(),
+                rhs.into_primitive(),
+            )),
+        }
+    }
+
+    fn marquee_unary(x: FloatTensor<Self>, op: Unary) -> FloatTensor<Self> {
+        match UnaryBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let input = x.primitive().clone();
+                let out = B::marquee_unary(input.clone(), op);
+                let saved = if op.backward_from_output() {
+                    out.clone()
+                } else {
+                    input
+                };
+                prep.finish((saved, op), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::marquee_unary(x.into_primitive(), op)),
+        }
+    }
+
+    /// The derivative itself is not differentiated again (no second derivatives).
+    fn marquee_unary_backward(
+        saved: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        op: Unary,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::marquee_unary_backward(
+            Self::inner(saved),
+            Self::inner(grad),
+            op,
+        ))
+    }
+
+    fn marquee_lstm(projected: FloatTensor<Self>, w_hh: FloatTensor<Self>) -> FloatTensor<Self> {
+        match LstmBackward
+            .prepare::<C>([projected.node(), w_hh.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let w = w_hh.primitive().clone();
+                let (hidden, gates, cells) =
+                    B::marquee_lstm_forward(projected.primitive().clone(), w.clone());
+                prep.finish((hidden.clone(), gates, cells, w), hidden)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::marquee_lstm(
+                projected.into_primitive(),
+                w_hh.into_primitive(),
+            )),
+        }
+    }
+
+    /// Untracked: only the tracked [`CpuOps::marquee_lstm`] is differentiated.
+    fn marquee_lstm_forward(
+        projected: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (hidden, gates, cells) =
+            B::marquee_lstm_forward(Self::inner(projected), Self::inner(w_hh));
+        (
+            Self::from_inner(hidden),
+            Self::from_inner(gates),
+            Self::from_inner(cells),
+        )
+    }
+
+    /// Untracked (no second derivatives).
+    fn marquee_lstm_backward(
+        grad: FloatTensor<Self>,
+        hidden: FloatTensor<Self>,
+        gates: FloatTensor<Self>,
+        cells: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (d_projected, d_w_hh) = B::marquee_lstm_backward(
+            Self::inner(grad),
+            Self::inner(hidden),
+            Self::inner(gates),
+            Self::inner(cells),
+            Self::inner(w_hh),
+        );
+        (Self::from_inner(d_projected), Self::from_inner(d_w_hh))
+    }
+}

@@ -1,0 +1,334 @@
+//! Marquee's own CPU operations, added to burn's `flex` backend through burn's backend
+//! extension (`#[backend_extension]`), each with its backward pass for training:
+//!
+//! - [`matmul`] and [`linear`]: matrix products through OpenBLAS's `sgemm` (feature
+//!   `openblas`, native builds; the `gemm` crate otherwise), reading transposed and strided views
+//!   (attention heads) in place;
+//! - [`gelu`], [`sigmoid`], [`tanh`]: vectorised element-wise functions (`marquee_kernels::math`) in place of
+//!   burn-flex's scalar `libm` calls;
+//! - [`lstm`]: an LSTM layer as one product for every step's input projections and one fused
+//!   recurrence (`marquee_kernels::recurrence`) with its own backward pass through time.
+//!
+//! On other backends (wgpu, CUDA) every function here is burn's own operation, so model code
+//! calls these everywhere.
+
+mod extension;
+
+use burn::backend::Dispatch;
+use burn::nn::activation::Activation;
+use burn::nn::{BiLstm, Linear, Lstm};
+use burn::tensor::DType;
+use burn::tensor::{Device, Tensor};
+
+use extension::CpuOps;
+pub use marquee_kernels::math::Unary;
+
+/// Whether `tensor` lives on the CPU backend (with or without autodiff), where Marquee's kernels run.
+fn on_cpu<const D: usize>(tensor: &Tensor<D>) -> bool {
+    tensor.device() == Device::flex()
+}
+
+/// The batched matrix product `lhs x rhs` of two tensors of the same rank with the same batch
+/// dimensions (`[.., m, k] x [.., k, n]`); other shapes go to burn's broadcasting `matmul`.
+pub fn matmul<const D: usize>(lhs: Tensor<D>, rhs: Tensor<D>) -> Tensor<D> {
+    let (l, r) = (lhs.dims(), rhs.dims());
+    if !on_cpu(&lhs) || D < 2 || l[..D - 2] != r[..D - 2] {
+        return lhs.matmul(rhs);
+    }
+    Tensor::from_dispatch(<Dispatch as CpuOps>::marquee_matmul(
+        lhs.into_dispatch(),
+        rhs.into_dispatch(),
+    ))
+}
+
+/// `x W + b` of a burn [`Linear`] layer over the last dimension of `x`, as one 2-D product
+/// `[rows, d_in] x [d_in, d_out]` (burn's `Linear` gives the same result).
+pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
+    if !on_cpu(&x) || D < 2 {
+        return layer.forward(x);
+    }
+    let dims = x.dims();
+    let d_in = dims[D - 1];
+    let rows = dims[..D - 1].iter().product::<usize>();
+    let weight = layer.weight.val();
+    let d_out = weight.dims()[1];
+    let product = matmul(x.reshape([rows, d_in]), weight);
+    let product = match &layer.bias {
+        Some(bias) => product + bias.val().unsqueeze::<2>(),
+        None => product,
+    };
+    let mut out = dims;
+    out[D - 1] = d_out;
+    product.reshape(out)
+}
+
+fn unary<const D: usize>(x: Tensor<D>, op: Unary) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as CpuOps>::marquee_unary(x.into_dispatch(), op))
+}
+
+/// GELU (the exact, erf form).
+pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    match on_cpu(&x) {
+        true => unary(x, Unary::Gelu),
+        false => burn::tensor::activation::gelu(x),
+    }
+}
+
+/// The logistic sigmoid.
+pub fn sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    match on_cpu(&x) {
+        true => unary(x, Unary::Sigmoid),
+        false => burn::tensor::activation::sigmoid(x),
+    }
+}
+
+/// The hyperbolic tangent.
+pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    match on_cpu(&x) {
+        true => unary(x, Unary::Tanh),
+        false => x.tanh(),
+    }
+}
+
+/// Whether `layer` is the plain LSTM the fused kernel computes: batch first, sigmoid gates,
+/// tanh cell and output, a forget gate, no clipping.
+fn plain_lstm(layer: &Lstm) -> bool {
+    layer.batch_first
+        && layer.clip.is_none()
+        && !layer.input_forget
+        && layer.forget_gate.is_some()
+        && matches!(layer.gate_activation, Activation::Sigmoid(_))
+        && matches!(layer.cell_activation, Activation::Tanh(_))
+        && matches!(layer.hidden_activation, Activation::Tanh(_))
+}
+
+/// Whether the fused LSTM kernel runs for `x`.
+fn fused_lstm(x: &Tensor<3>, layers: &[&Lstm]) -> bool {
+    on_cpu(x) && x.dtype() == DType::F32 && layers.iter().all(|l| plain_lstm(l))
+}
+
+/// The hidden states `[batch, len, h]` of a burn [`Lstm`] layer over `x` `[batch, len, d_in]`
+/// from zero initial states (burn's `Lstm::forward` gives the same result): the input
+/// projections of every step as one product, then the fused recurrence.
+pub fn lstm(layer: &Lstm, x: Tensor<3>) -> Tensor<3> {
+    match (fused_lstm(&x, &[layer]), layer.reverse) {
+        (false, _) => layer.forward(x, None).0,
+        (true, false) => lstm_forwards(layer, x),
+        (true, true) => lstm_forwards(layer, x.flip([1])).flip([1]),
+    }
+}
+
+/// A burn [`BiLstm`] layer's outputs `[batch, len, 2h]` (both directions, concatenated) from
+/// zero initial states, as burn's `BiLstm::forward` computes them.
+pub fn bilstm(layer: &BiLstm, x: Tensor<3>) -> Tensor<3> {
+    if !layer.batch_first || !fused_lstm(&x, &[&layer.forward, &layer.reverse]) {
+        return layer.forward(x, None).0;
+    }
+    let backwards = lstm_forwards(&layer.reverse, x.clone().flip([1])).flip([1]);
+    Tensor::cat(vec![lstm_forwards(&layer.forward, x), backwards], 2)
+}
+
+/// [`lstm`] reading `x` from its first step to its last, whatever `layer.reverse` says.
+fn lstm_forwards(layer: &Lstm, x: Tensor<3>) -> Tensor<3> {
+    let forget = layer.forget_gate.as_ref().expect("checked by plain_lstm");
+    let gates = [
+        &layer.input_gate,
+        forget,
+        &layer.cell_gate,
+        &layer.output_gate,
+    ];
+    let w_ih = Tensor::cat(
+        gates
+            .iter()
+            .map(|g| g.input_transform.weight.val())
+            .collect(),
+        1,
+    );
+    let w_hh = Tensor::cat(
+        gates
+            .iter()
+            .map(|g| g.hidden_transform.weight.val())
+            .collect(),
+        1,
+    );
+    let [batch, len, d_in] = x.dims();
+    let projected = matmul(x.reshape([batch * len, d_in]), w_ih);
+    // Each gate's two biases, summed, on its quarter of the 4h columns.
+    let bias = Tensor::cat(
+        gates
+            .iter()
+            .map(|g| {
+                let input = g.input_transform.bias.as_ref().map(|b| b.val());
+                let hidden = g.hidden_transform.bias.as_ref().map(|b| b.val());
+                match (input, hidden) {
+                    (Some(a), Some(b)) => a + b,
+                    (Some(a), None) | (None, Some(a)) => a,
+                    (None, None) => Tensor::zeros([layer.d_hidden], &w_hh.device()),
+                }
+            })
+            .collect(),
+        0,
+    );
+    let projected = (projected + bias.unsqueeze::<2>()).reshape([batch, len, 4 * layer.d_hidden]);
+    Tensor::from_dispatch(<Dispatch as CpuOps>::marquee_lstm(
+        projected.into_dispatch(),
+        w_hh.into_dispatch(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Distribution, TensorData};
+
+    fn close(a: Tensor<3>, b: Tensor<3>, tolerance: f32) {
+        let a = a.into_data().try_to_vec::<f32>().unwrap();
+        let b = b.into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(a.len(), b.len());
+        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1.0);
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() <= tolerance * scale, "{x} vs {y}");
+        }
+    }
+
+    fn random(shape: [usize; 3], device: &Device) -> Tensor<3> {
+        Tensor::random(shape, Distribution::Uniform(-1.0, 1.0), device)
+    }
+
+    #[test]
+    fn matmul_matches_burn_on_plain_transposed_and_strided_views() {
+        let device = Device::flex();
+        let a = random([3, 5, 8], &device);
+        let b = random([3, 8, 4], &device);
+        close(
+            matmul(a.clone(), b.clone()),
+            a.clone().matmul(b.clone()),
+            1e-5,
+        );
+        // Transposed views, as attention's `k^T` and the backward's `rhs^T`.
+        let bt = random([3, 4, 8], &device).swap_dims(1, 2);
+        close(matmul(a.clone(), bt.clone()), a.clone().matmul(bt), 1e-5);
+        let at = random([3, 8, 5], &device).swap_dims(1, 2);
+        close(matmul(at.clone(), b.clone()), at.matmul(b), 1e-5);
+        // Heads of a projection: [batch, len, heads, dim] -> [batch, heads, len, dim].
+        let heads = Tensor::<4>::random([2, 6, 3, 4], Distribution::Uniform(-1.0, 1.0), &device)
+            .swap_dims(1, 2);
+        let keys = Tensor::<4>::random([2, 6, 3, 4], Distribution::Uniform(-1.0, 1.0), &device)
+            .swap_dims(1, 2);
+        let ours = matmul(heads.clone(), keys.clone().swap_dims(2, 3)).reshape([6, 6, 6]);
+        close(
+            ours,
+            heads.matmul(keys.swap_dims(2, 3)).reshape([6, 6, 6]),
+            1e-5,
+        );
+    }
+
+    #[test]
+    fn linear_matches_burns_layer() {
+        let device = Device::flex();
+        let layer = burn::nn::LinearConfig::new(8, 5).init(&device);
+        let x = random([2, 7, 8], &device);
+        close(linear(&layer, x.clone()), layer.forward(x), 1e-5);
+    }
+
+    #[test]
+    fn gradients_match_burns_ops() {
+        let device = Device::flex().autodiff();
+        let a = random([2, 5, 8], &device).require_grad();
+        let b = random([2, 8, 4], &device).require_grad();
+        let ours = sigmoid(tanh(gelu(matmul(a.clone(), b.clone()))))
+            .sum()
+            .backward();
+        let (ga, gb) = (a.grad(&ours).unwrap(), b.grad(&ours).unwrap());
+        let a2 = a.clone().detach().require_grad();
+        let b2 = b.clone().detach().require_grad();
+        let theirs = burn::tensor::activation::sigmoid(
+            burn::tensor::activation::gelu(a2.clone().matmul(b2.clone())).tanh(),
+        )
+        .sum()
+        .backward();
+        let (ha, hb) = (a2.grad(&theirs).unwrap(), b2.grad(&theirs).unwrap());
+        close(ga, ha, 1e-5);
+        close(gb, hb, 1e-5);
+
+        // A linear layer's weight and bias gradients, through the 2-D fold.
+        let layer = burn::nn::LinearConfig::new(8, 3).init(&device);
+        let x = random([2, 5, 8], &device).require_grad();
+        let grads = linear(&layer, x.clone()).powf_scalar(2.0).sum().backward();
+        let theirs = layer.forward(x.clone()).powf_scalar(2.0).sum().backward();
+        let weight =
+            |g: &burn::tensor::Gradients| layer.weight.val().grad(g).unwrap().reshape([1, 8, 3]);
+        close(weight(&grads), weight(&theirs), 1e-5);
+        close(x.grad(&grads).unwrap(), x.grad(&theirs).unwrap(), 1e-5);
+    }
+
+    #[test]
+    fn lstm_layers_match_burns_with_gradients() {
+        let device = Device::flex().autodiff();
+        let x = random([3, 7, 5], &device).require_grad();
+        let uni = burn::nn::LstmConfig::new(5, 4, true)
+            .with_batch_first(true)
+            .init(&device);
+        let bi = burn::nn::BiLstmConfig::new(5, 4, true)
+            .with_batch_first(true)
+            .init(&device);
+        close(lstm(&uni, x.clone()), uni.forward(x.clone(), None).0, 1e-5);
+        close(bilstm(&bi, x.clone()), bi.forward(x.clone(), None).0, 1e-5);
+        let ours = bilstm(&bi, x.clone()).powf_scalar(2.0).sum().backward();
+        let theirs = bi
+            .forward(x.clone(), None)
+            .0
+            .powf_scalar(2.0)
+            .sum()
+            .backward();
+        close(x.grad(&ours).unwrap(), x.grad(&theirs).unwrap(), 1e-4);
+        let hidden_weight = |g: &burn::tensor::Gradients| {
+            bi.reverse
+                .forget_gate
+                .as_ref()
+                .unwrap()
+                .hidden_transform
+                .weight
+                .val()
+                .grad(g)
+                .unwrap()
+                .reshape([1, 4, 4])
+        };
+        close(hidden_weight(&ours), hidden_weight(&theirs), 1e-4);
+        let bias = |g: &burn::tensor::Gradients| {
+            uni.cell_gate
+                .input_transform
+                .bias
+                .as_ref()
+                .unwrap()
+                .val()
+                .grad(g)
+                .unwrap()
+                .reshape([1, 1, 4])
+        };
+        let ours = lstm(&uni, x.clone()).sum().backward();
+        let theirs = uni.forward(x.clone(), None).0.sum().backward();
+        close(bias(&ours), bias(&theirs), 1e-4);
+    }
+
+    #[test]
+    fn activations_match_burn_within_1e6() {
+        let device = Device::flex();
+        let values: Vec<f32> = (-400..400).map(|i| i as f32 * 0.025).collect();
+        let x = Tensor::<3>::from_data(TensorData::new(values, [2, 20, 20]), &device);
+        close(
+            gelu(x.clone()),
+            burn::tensor::activation::gelu(x.clone()),
+            1e-6,
+        );
+        close(
+            sigmoid(x.clone()),
+            burn::tensor::activation::sigmoid(x.clone()),
+            1e-6,
+        );
+        close(tanh(x.clone()), x.clone().tanh(), 1e-6);
+        // A non-contiguous input.
+        let t = x.clone().swap_dims(1, 2);
+        close(gelu(t.clone()), burn::tensor::activation::gelu(t), 1e-6);
+    }
+}

@@ -3,6 +3,7 @@
 
 mod commands;
 mod device;
+mod memory;
 mod paths;
 mod train;
 
@@ -46,6 +47,7 @@ enum DataCommand {
 }
 
 fn main() -> std::process::ExitCode {
+    memory::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Data(DataCommand::Stats(args)) => commands::stats::run(args),

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::head::{ImageHead, ImageHeadConfig};
 use crate::error::{Error, Result};
+use crate::ops;
 
 /// Width of EfficientNet-Lite0's pooled features.
 pub const EFFICIENTNET_FEATURES: usize = 1280;
@@ -92,9 +93,9 @@ fn norm(channels: usize, device: &Device) -> BatchNorm {
         .init(device)
 }
 
-/// Applies `conv` with TensorFlow "SAME" padding: the total padding that keeps
+/// Applies `conv` and then `bn` with TensorFlow "SAME" padding: the total padding that keeps
 /// `ceil(size / stride)` outputs, the extra pixel (if odd) at the bottom and right.
-fn same_conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+fn same_conv(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     let [_, _, height, width] = x.dims();
     let (kernel, stride) = (conv.kernel_size[0], conv.stride[0]);
     let total = |size: usize| ((size.div_ceil(stride) - 1) * stride + kernel).saturating_sub(size);
@@ -107,7 +108,7 @@ fn same_conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
             PadMode::Constant(0.0),
         )
     };
-    conv.forward(x)
+    ops::conv2d_batch_norm(conv, bn, x)
 }
 
 /// Inverted residual block: 1x1 expansion (absent when the ratio is 1), depthwise kxk,
@@ -147,11 +148,11 @@ impl MbConv {
 
     fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         let x = match (&self.expand_conv, &self.bn0) {
-            (Some(conv), Some(bn)) => relu6(bn.forward(conv.forward(input.clone()))),
+            (Some(conv), Some(bn)) => relu6(ops::conv2d_batch_norm(conv, bn, input.clone())),
             _ => input.clone(),
         };
-        let x = relu6(self.bn1.forward(same_conv(&self.depthwise_conv, x)));
-        let x = self.bn2.forward(self.project_conv.forward(x));
+        let x = relu6(same_conv(&self.depthwise_conv, &self.bn1, x));
+        let x = ops::conv2d_batch_norm(&self.project_conv, &self.bn2, x);
         if self.residual {
             x + input
         } else {
@@ -174,9 +175,9 @@ pub struct EfficientNet {
 impl EfficientNet {
     /// Pooled backbone features `[batch, 1280]` of ImageNet-normalised images.
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
-        let x = relu6(self.bn0.forward(same_conv(&self.conv_stem, images)));
+        let x = relu6(same_conv(&self.conv_stem, &self.bn0, images));
         let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
-        let x = relu6(self.bn1.forward(self.conv_head.forward(x)));
+        let x = relu6(ops::conv2d_batch_norm(&self.conv_head, &self.bn1, x));
         let [batch, channels, _, _] = x.dims();
         x.mean_dim(3).mean_dim(2).reshape([batch, channels])
     }
@@ -261,18 +262,19 @@ mod tests {
     #[test]
     fn same_padding_keeps_ceil_of_size_over_stride() {
         let device = Device::flex();
+        let bn = norm(1, &device);
         let stride2 = conv(1, 1, 3, 2, 1, &device);
         assert_eq!(
-            same_conv(&stride2, Tensor::zeros([1, 1, 224, 224], &device)).dims(),
+            same_conv(&stride2, &bn, Tensor::zeros([1, 1, 224, 224], &device)).dims(),
             [1, 1, 112, 112]
         );
         assert_eq!(
-            same_conv(&stride2, Tensor::zeros([1, 1, 7, 9], &device)).dims(),
+            same_conv(&stride2, &bn, Tensor::zeros([1, 1, 7, 9], &device)).dims(),
             [1, 1, 4, 5]
         );
         let k5 = conv(1, 1, 5, 1, 1, &device);
         assert_eq!(
-            same_conv(&k5, Tensor::zeros([1, 1, 14, 14], &device)).dims(),
+            same_conv(&k5, &bn, Tensor::zeros([1, 1, 14, 14], &device)).dims(),
             [1, 1, 14, 14]
         );
     }

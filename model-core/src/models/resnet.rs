@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::head::{ImageHead, ImageHeadConfig};
 use crate::error::{Error, Result};
+use crate::ops;
 
 /// Width of ResNet-50's pooled features.
 pub const RESNET50_FEATURES: usize = 2048;
@@ -138,12 +139,12 @@ impl Bottleneck {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let shortcut = match &self.downsample {
-            Some(d) => d.bn.forward(d.conv.forward(x.clone())),
+            Some(d) => ops::conv2d_batch_norm(&d.conv, &d.bn, x.clone()),
             None => x.clone(),
         };
-        let y = relu(self.bn1.forward(self.conv1.forward(x)));
-        let y = relu(self.bn2.forward(self.conv2.forward(y)));
-        let y = self.bn3.forward(self.conv3.forward(y));
+        let y = relu(ops::conv2d_batch_norm(&self.conv1, &self.bn1, x));
+        let y = relu(ops::conv2d_batch_norm(&self.conv2, &self.bn2, y));
+        let y = ops::conv2d_batch_norm(&self.conv3, &self.bn3, y);
         relu(y + shortcut)
     }
 }
@@ -167,7 +168,7 @@ impl ResNet {
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
         let x = self
             .maxpool
-            .forward(relu(self.bn1.forward(self.conv1.forward(images))));
+            .forward(relu(ops::conv2d_batch_norm(&self.conv1, &self.bn1, images)));
         let stages = [&self.layer1, &self.layer2, &self.layer3, &self.layer4];
         let x = stages
             .iter()

@@ -81,8 +81,9 @@ pub struct ConvBlock {
 
 impl ConvBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.pool
-            .forward(relu(self.norm.forward(self.conv.forward(x))))
+        self.pool.forward(relu(crate::ops::conv2d_batch_norm(
+            &self.conv, &self.norm, x,
+        )))
     }
 }
 

@@ -6,6 +6,8 @@
 //!   (attention heads) in place;
 //! - [`gelu`], [`sigmoid`], [`tanh`]: vectorised element-wise functions (`marquee_kernels::math`) in place of
 //!   burn-flex's scalar `libm` calls;
+//! - [`conv2d`] and [`conv2d_batch_norm`]: 1x1 convolutions as matrix products, and BatchNorm
+//!   folded into the convolution before it at inference;
 //! - [`lstm`]: an LSTM layer as one product for every step's input projections and one fused
 //!   recurrence (`marquee_kernels::recurrence`) with its own backward pass through time.
 //!
@@ -15,8 +17,10 @@
 mod extension;
 
 use burn::backend::Dispatch;
+use burn::module::Param;
 use burn::nn::activation::Activation;
-use burn::nn::{BiLstm, Linear, Lstm};
+use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, BiLstm, Linear, Lstm, PaddingConfig2d};
 use burn::tensor::DType;
 use burn::tensor::{Device, Tensor};
 
@@ -88,6 +92,64 @@ pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
         true => unary(x, Unary::Tanh),
         false => x.tanh(),
     }
+}
+
+/// Whether `conv` is a plain 1x1 convolution: one pixel in, one out, no padding, no groups.
+fn pointwise(conv: &Conv2d) -> bool {
+    conv.kernel_size == [1, 1]
+        && conv.stride == [1, 1]
+        && conv.dilation == [1, 1]
+        && conv.groups == 1
+        && matches!(
+            conv.padding,
+            PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
+        )
+}
+
+/// A burn [`Conv2d`] over `x` `[batch, in, h, w]`; a 1x1 convolution runs on the CPU as one
+/// matrix product per image (`[out, in] x [in, h * w]`, OpenBLAS) instead of burn-flex's
+/// im2col and `gemm`.
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    if !on_cpu(&x) || x.dtype() != DType::F32 || !pointwise(conv) {
+        return conv.forward(x);
+    }
+    let [batch, channels, height, width] = x.dims();
+    let outputs = conv.weight.dims()[0];
+    let weight = conv
+        .weight
+        .val()
+        .reshape([1, outputs, channels])
+        .expand([batch, outputs, channels]);
+    let product = matmul(weight, x.reshape([batch, channels, height * width]));
+    let product = match &conv.bias {
+        Some(bias) => product + bias.val().reshape([1, outputs, 1]),
+        None => product,
+    };
+    product.reshape([batch, outputs, height, width])
+}
+
+/// `bn(conv(x))`. At inference (BatchNorm on its running statistics) the normalisation is
+/// folded into the convolution's weights and bias (`w * s`, `(b - mean) * s + beta` with
+/// `s = gamma / sqrt(var + eps)`): one pass over the activations instead of two.
+pub fn conv2d_batch_norm(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    // Folding computes new weights from the old: only where neither they nor BatchNorm train.
+    let training =
+        x.device().is_autodiff() && (bn.training.is_enabled() || conv.weight.is_require_grad());
+    if training || !on_cpu(&x) {
+        return bn.forward(conv2d(conv, x));
+    }
+    let outputs = conv.weight.dims()[0];
+    let scale = bn.gamma.val() / (bn.running_var.value() + bn.epsilon).sqrt();
+    let bias = match &conv.bias {
+        Some(bias) => bias.val(),
+        None => Tensor::zeros([outputs], &scale.device()),
+    };
+    let mut folded = conv.clone();
+    folded.bias = Some(Param::from_tensor(
+        (bias - bn.running_mean.value()) * scale.clone() + bn.beta.val(),
+    ));
+    folded.weight = Param::from_tensor(conv.weight.val() * scale.reshape([outputs, 1, 1, 1]));
+    conv2d(&folded, x)
 }
 
 /// Whether `layer` is the plain LSTM the fused kernel computes: batch first, sigmoid gates,
@@ -309,6 +371,54 @@ mod tests {
         let ours = lstm(&uni, x.clone()).sum().backward();
         let theirs = uni.forward(x.clone(), None).0.sum().backward();
         close(bias(&ours), bias(&theirs), 1e-4);
+    }
+
+    #[test]
+    fn convolutions_match_burns_with_batch_norm_folded_at_inference() {
+        use burn::nn::conv::Conv2dConfig;
+        use burn::nn::BatchNormConfig;
+        let device = Device::flex();
+        let x = Tensor::<4>::random([2, 6, 5, 7], Distribution::Uniform(-1.0, 1.0), &device);
+        let flat = |t: Tensor<4>| {
+            let [b, c, h, w] = t.dims();
+            t.reshape([b, c, h * w])
+        };
+        for kernel in [1, 3] {
+            let conv = Conv2dConfig::new([6, 4], [kernel, kernel]).init(&device);
+            close(
+                flat(conv2d(&conv, x.clone())),
+                flat(conv.forward(x.clone())),
+                1e-5,
+            );
+            let mut bn = BatchNormConfig::new(4).init(&device);
+            bn.gamma = Param::from_tensor(Tensor::random(
+                [4],
+                Distribution::Uniform(0.5, 2.0),
+                &device,
+            ));
+            bn.beta = Param::from_tensor(Tensor::random(
+                [4],
+                Distribution::Uniform(-1.0, 1.0),
+                &device,
+            ));
+            let expected = bn.forward(conv.forward(x.clone()));
+            let got = conv2d_batch_norm(&conv, &bn, x.clone());
+            let out = expected.dims()[2] * expected.dims()[3];
+            close(
+                got.reshape([2, 4, out]),
+                expected.reshape([2, 4, out]),
+                1e-5,
+            );
+        }
+        // Training: the gradient flows through the 1x1 product.
+        let device = device.autodiff();
+        let conv = Conv2dConfig::new([6, 4], [1, 1]).init(&device);
+        let x = Tensor::<4>::random([2, 6, 5, 7], Distribution::Uniform(-1.0, 1.0), &device).require_grad();
+        let ours = conv2d(&conv, x.clone()).powf_scalar(2.0).sum().backward();
+        let theirs = conv.forward(x.clone()).powf_scalar(2.0).sum().backward();
+        let weight =
+            |g: &burn::tensor::Gradients| conv.weight.val().grad(g).unwrap().reshape([1, 4, 6]);
+        close(weight(&ours), weight(&theirs), 1e-5);
     }
 
     #[test]

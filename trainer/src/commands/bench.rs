@@ -320,8 +320,10 @@ fn loss_sync(device: &Device) -> f32 {
     Tensor::<1>::zeros([1], device).into_scalar()
 }
 
-/// Resets the peak resident memory that [`peak_memory_mb`] reads (Linux; elsewhere a no-op).
+/// Resets the peak resident memory that [`peak_memory_mb`] reads (Linux; elsewhere a no-op),
+/// after returning the memory earlier models freed, which the allocator keeps for reuse.
 fn reset_peak_memory() {
+    crate::memory::release_free_memory();
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 

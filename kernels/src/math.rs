@@ -290,6 +290,8 @@ pub enum Unary {
     Sigmoid,
     /// GELU with the exact (erf) form.
     Gelu,
+    /// ReLU6, `min(max(x, 0), 6)`.
+    Relu6,
 }
 
 impl Unary {
@@ -300,6 +302,7 @@ impl Unary {
             Unary::Tanh => tanh_slice,
             Unary::Sigmoid => sigmoid_slice,
             Unary::Gelu => gelu_slice,
+            Unary::Relu6 => relu6_slice,
         };
         map_in_place(data, f)
     }
@@ -317,11 +320,20 @@ impl Unary {
             Unary::Tanh => tanh_backward_slice,
             Unary::Sigmoid => sigmoid_backward_slice,
             Unary::Gelu => gelu_backward_slice,
+            Unary::Relu6 => relu6_backward_slice,
         };
         zip_into(saved, grad, out, f)
     }
 }
 
+simd_loop!(
+    /// In place: ReLU6 (NaN stays NaN).
+    fn relu6_slice(|x| if x < 0.0 { 0.0 } else if x > 6.0 { 6.0 } else { x })
+);
+simd_loop!(
+    /// `out = grad` where ReLU6's output `y` is strictly inside (0, 6), else 0.
+    fn relu6_backward_slice(|y, grad| if y > 0.0 && y < 6.0 { grad } else { 0.0 })
+);
 simd_loop!(
     /// `out = grad * e^x` from the output `e^x`.
     fn exp_backward_slice(|e, grad| grad * e)
@@ -416,13 +428,20 @@ mod tests {
     #[test]
     fn derivatives_match_finite_differences() {
         let xs: Vec<f32> = (-60..=60).map(|i| i as f32 * 0.1).collect();
-        for unary in [Unary::Exp, Unary::Tanh, Unary::Sigmoid, Unary::Gelu] {
+        for unary in [
+            Unary::Exp,
+            Unary::Tanh,
+            Unary::Sigmoid,
+            Unary::Gelu,
+            Unary::Relu6,
+        ] {
             let exact = |x: f64| -> f64 {
                 match unary {
                     Unary::Exp => x.exp(),
                     Unary::Tanh => x.tanh(),
                     Unary::Sigmoid => 1.0 / (1.0 + (-x).exp()),
                     Unary::Gelu => 0.5 * x * libm::erfc(-x / std::f64::consts::SQRT_2),
+                    Unary::Relu6 => x.clamp(0.0, 6.0),
                 }
             };
             let mut outputs = xs.clone();
@@ -436,6 +455,9 @@ mod tests {
             let mut derivative = vec![0.0f32; xs.len()];
             unary.backward(saved, &grad, &mut derivative);
             for (&x, &d) in xs.iter().zip(&derivative) {
+                if unary == Unary::Relu6 && (x.abs() < 1e-3 || (x - 6.0).abs() < 1e-3) {
+                    continue; // ReLU6's kinks have no derivative
+                }
                 let h = 1e-4;
                 let x = f64::from(x);
                 let numeric = (exact(x + h) - exact(x - h)) / (2.0 * h);

@@ -12,7 +12,6 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::store::{KeyRemapper, ModuleSnapshot, PytorchStore};
-use burn::tensor::activation::relu6;
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -148,10 +147,10 @@ impl MbConv {
 
     fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         let x = match (&self.expand_conv, &self.bn0) {
-            (Some(conv), Some(bn)) => relu6(ops::conv2d_batch_norm(conv, bn, input.clone())),
+            (Some(conv), Some(bn)) => ops::relu6(ops::conv2d_batch_norm(conv, bn, input.clone())),
             _ => input.clone(),
         };
-        let x = relu6(same_conv(&self.depthwise_conv, &self.bn1, x));
+        let x = ops::relu6(same_conv(&self.depthwise_conv, &self.bn1, x));
         let x = ops::conv2d_batch_norm(&self.project_conv, &self.bn2, x);
         if self.residual {
             x + input
@@ -175,9 +174,9 @@ pub struct EfficientNet {
 impl EfficientNet {
     /// Pooled backbone features `[batch, 1280]` of ImageNet-normalised images.
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
-        let x = relu6(same_conv(&self.conv_stem, &self.bn0, images));
+        let x = ops::relu6(same_conv(&self.conv_stem, &self.bn0, images));
         let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
-        let x = relu6(ops::conv2d_batch_norm(&self.conv_head, &self.bn1, x));
+        let x = ops::relu6(ops::conv2d_batch_norm(&self.conv_head, &self.bn1, x));
         let [batch, channels, _, _] = x.dims();
         x.mean_dim(3).mean_dim(2).reshape([batch, channels])
     }

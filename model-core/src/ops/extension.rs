@@ -143,6 +143,7 @@ impl CpuOps for Flex {
                 Unary::Tanh => Flex::float_tanh(x),
                 Unary::Sigmoid => Flex::sigmoid(x),
                 Unary::Gelu => Flex::gelu(x),
+                Unary::Relu6 => Flex::float_clamp(x, 0.0f32.into(), 6.0f32.into()),
             };
         }
         let mut x = if dense_f32(&x) { x } else { x.to_contiguous() };
@@ -168,6 +169,13 @@ impl CpuOps for Flex {
                 }
                 Unary::Sigmoid => Flex::sigmoid_backward(saved, grad),
                 Unary::Gelu => Flex::gelu_backward(saved, grad),
+                Unary::Relu6 => {
+                    // 1 strictly inside (0, 6), else 0: sign(y) * sign(6 - y) for y in [0, 6].
+                    let upper =
+                        Flex::float_add_scalar(Flex::float_neg(saved.clone()), 6.0f32.into());
+                    let inside = Flex::float_mul(Flex::float_sign(saved), Flex::float_sign(upper));
+                    Flex::float_mul(grad, inside)
+                }
             };
         }
         let (saved, grad) = (contiguous_f32(saved), contiguous_f32(grad));

@@ -4,7 +4,7 @@
 //! - [`matmul`] and [`linear`]: matrix products through OpenBLAS's `sgemm` (feature
 //!   `openblas`, native builds; the `gemm` crate otherwise), reading transposed and strided views
 //!   (attention heads) in place;
-//! - [`gelu`], [`sigmoid`], [`tanh`]: vectorised element-wise functions (`marquee_kernels::math`) in place of
+//! - [`gelu`], [`sigmoid`], [`tanh`], [`relu6`]: vectorised element-wise functions (`marquee_kernels::math`) in place of
 //!   burn-flex's scalar `libm` calls;
 //! - [`conv2d`] and [`conv2d_batch_norm`]: 1x1 convolutions as matrix products, and BatchNorm
 //!   folded into the convolution before it at inference;
@@ -83,6 +83,14 @@ pub fn sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     match on_cpu(&x) {
         true => unary(x, Unary::Sigmoid),
         false => burn::tensor::activation::sigmoid(x),
+    }
+}
+
+/// ReLU6, `min(max(x, 0), 6)`.
+pub fn relu6<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    match on_cpu(&x) {
+        true => unary(x, Unary::Relu6),
+        false => burn::tensor::activation::relu6(x),
     }
 }
 
@@ -413,7 +421,8 @@ mod tests {
         // Training: the gradient flows through the 1x1 product.
         let device = device.autodiff();
         let conv = Conv2dConfig::new([6, 4], [1, 1]).init(&device);
-        let x = Tensor::<4>::random([2, 6, 5, 7], Distribution::Uniform(-1.0, 1.0), &device).require_grad();
+        let x = Tensor::<4>::random([2, 6, 5, 7], Distribution::Uniform(-1.0, 1.0), &device)
+            .require_grad();
         let ours = conv2d(&conv, x.clone()).powf_scalar(2.0).sum().backward();
         let theirs = conv.forward(x.clone()).powf_scalar(2.0).sum().backward();
         let weight =
@@ -437,6 +446,11 @@ mod tests {
             1e-6,
         );
         close(tanh(x.clone()), x.clone().tanh(), 1e-6);
+        close(
+            relu6(x.clone()),
+            burn::tensor::activation::relu6(x.clone()),
+            0.0,
+        );
         // A non-contiguous input.
         let t = x.clone().swap_dims(1, 2);
         close(gelu(t.clone()), burn::tensor::activation::gelu(t), 1e-6);

@@ -11,14 +11,8 @@ fn main() {
     if std::env::var_os("CARGO_FEATURE_OPENBLAS").is_none() || wasm {
         return;
     }
-    let multiarch = format!(
-        "/usr/lib/{}-linux-gnu",
-        std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default()
-    );
-    let mut folders: Vec<PathBuf> = std::env::var_os("OPENBLAS_LIB_DIR")
-        .map(PathBuf::from)
-        .into_iter()
-        .collect();
+    let multiarch = format!("/usr/lib/{}-linux-gnu", std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default());
+    let mut folders: Vec<PathBuf> = std::env::var_os("OPENBLAS_LIB_DIR").map(PathBuf::from).into_iter().collect();
     folders.extend(
         [
             multiarch.as_str(),

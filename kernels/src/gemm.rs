@@ -69,28 +69,14 @@ impl Strided<'_> {
     /// contiguous (the caller copies such an operand first).
     fn blas_layout(&self) -> Option<BlasLayout> {
         let row_major = self.col_stride == 1 || self.cols == 1;
-        let row_leading = if self.rows == 1 {
-            self.cols
-        } else {
-            self.row_stride
-        };
+        let row_leading = if self.rows == 1 { self.cols } else { self.row_stride };
         if row_major && row_leading >= self.cols.max(1) {
-            return Some(BlasLayout {
-                transposed: false,
-                leading: row_leading.max(1),
-            });
+            return Some(BlasLayout { transposed: false, leading: row_leading.max(1) });
         }
         let col_major = self.row_stride == 1 || self.rows == 1;
-        let col_leading = if self.cols == 1 {
-            self.rows
-        } else {
-            self.col_stride
-        };
+        let col_leading = if self.cols == 1 { self.rows } else { self.col_stride };
         if col_major && col_leading >= self.rows.max(1) {
-            return Some(BlasLayout {
-                transposed: true,
-                leading: col_leading.max(1),
-            });
+            return Some(BlasLayout { transposed: true, leading: col_leading.max(1) });
         }
         None
     }
@@ -129,13 +115,7 @@ const PARALLEL_WORK: usize = 1 << 18;
 /// Splits `batch` products of `m x k` by `k x n` into blocks for `threads` threads: whole
 /// products when there are enough of them, else bands of rows (or columns, for short products).
 fn blocks(batch: usize, m: usize, n: usize, k: usize, threads: usize) -> Vec<Block> {
-    let whole = |b| Block {
-        batch: b,
-        row: 0,
-        rows: m,
-        col: 0,
-        cols: n,
-    };
+    let whole = |b| Block { batch: b, row: 0, rows: m, col: 0, cols: n };
     let work = batch * m * n * k;
     if threads <= 1 || work < PARALLEL_WORK || batch >= 2 * threads {
         return (0..batch).map(whole).collect();
@@ -145,29 +125,14 @@ fn blocks(batch: usize, m: usize, n: usize, k: usize, threads: usize) -> Vec<Blo
     let split = |len: usize| -> Vec<(usize, usize)> {
         let parts = per_item.min(len.div_ceil(16)).max(1);
         let size = len.div_ceil(parts);
-        (0..len)
-            .step_by(size.max(1))
-            .map(|start| (start, size.min(len - start)))
-            .collect()
+        (0..len).step_by(size.max(1)).map(|start| (start, size.min(len - start))).collect()
     };
     let mut out = Vec::new();
     for b in 0..batch {
         if m >= n || m >= 64 {
-            out.extend(split(m).into_iter().map(|(row, rows)| Block {
-                batch: b,
-                row,
-                rows,
-                col: 0,
-                cols: n,
-            }));
+            out.extend(split(m).into_iter().map(|(row, rows)| Block { batch: b, row, rows, col: 0, cols: n }));
         } else {
-            out.extend(split(n).into_iter().map(|(col, cols)| Block {
-                batch: b,
-                row: 0,
-                rows: m,
-                col,
-                cols,
-            }));
+            out.extend(split(n).into_iter().map(|(col, cols)| Block { batch: b, row: 0, rows: m, col, cols }));
         }
     }
     out
@@ -195,10 +160,7 @@ pub fn batched_matmul(lhs: &Strided<'_>, rhs: &Strided<'_>, out: &mut [f32]) {
     // Bounds: the last element each operand's matrices reach lies inside its buffer.
     for (operand, rows, cols) in [(lhs, m, k), (rhs, k, n)] {
         for item in 0..batch {
-            assert!(
-                operand.at(item, rows - 1, cols - 1) < operand.data.len(),
-                "operand outside its buffer"
-            );
+            assert!(operand.at(item, rows - 1, cols - 1) < operand.data.len(), "operand outside its buffer");
         }
     }
     let int = |v: usize| c_int::try_from(v).expect("matrix size fits BLAS's int");
@@ -279,14 +241,8 @@ pub fn sgemm(
     };
     let (a_rows, a_cols) = if a_t { (k, m) } else { (m, k) };
     let (b_rows, b_cols) = if b_t { (n, k) } else { (k, n) };
-    assert!(
-        fits(a.len(), a_rows, a_cols, lda),
-        "sgemm: a outside its slice"
-    );
-    assert!(
-        fits(b.len(), b_rows, b_cols, ldb),
-        "sgemm: b outside its slice"
-    );
+    assert!(fits(a.len(), a_rows, a_cols, lda), "sgemm: a outside its slice");
+    assert!(fits(b.len(), b_rows, b_cols, ldb), "sgemm: b outside its slice");
     assert!(fits(c.len(), m, n, ldc), "sgemm: c outside its slice");
     let int = |v: usize| c_int::try_from(v).expect("matrix size fits BLAS's int");
     let trans = |t: bool| if t { ffi::TRANS } else { ffi::NO_TRANS };
@@ -342,9 +298,8 @@ mod tests {
         for i in 0..batch {
             for r in 0..m {
                 for c in 0..n {
-                    out[(i * m + r) * n + c] = (0..k)
-                        .map(|j| f64::from(a(i, r, j)) * f64::from(b(i, j, c)))
-                        .sum::<f64>() as f32;
+                    out[(i * m + r) * n + c] =
+                        (0..k).map(|j| f64::from(a(i, r, j)) * f64::from(b(i, j, c))).sum::<f64>() as f32;
                 }
             }
         }
@@ -357,24 +312,13 @@ mod tests {
 
     #[test]
     fn plain_and_transposed_operands_match_the_naive_product() {
-        for (batch, m, k, n) in [
-            (1, 1, 1, 1),
-            (3, 5, 7, 2),
-            (2, 128, 64, 96),
-            (1, 1, 50, 512),
-            (4, 33, 17, 65),
-            (1, 300, 40, 30),
-        ] {
+        for (batch, m, k, n) in
+            [(1, 1, 1, 1), (3, 5, 7, 2), (2, 128, 64, 96), (1, 1, 50, 512), (4, 33, 17, 65), (1, 300, 40, 30)]
+        {
             let a_data: Vec<f32> = (0..batch * m * k).map(value).collect();
             let b_data: Vec<f32> = (0..batch * k * n).map(|i| value(i + 7)).collect();
-            let expected = naive(
-                batch,
-                m,
-                k,
-                n,
-                |i, r, c| a_data[(i * m + r) * k + c],
-                |i, r, c| b_data[(i * k + r) * n + c],
-            );
+            let expected =
+                naive(batch, m, k, n, |i, r, c| a_data[(i * m + r) * k + c], |i, r, c| b_data[(i * k + r) * n + c]);
             // The same values, stored transposed: a^T is [k, m] per item, read with swapped strides.
             let mut a_t = vec![0.0; a_data.len()];
             for i in 0..batch {
@@ -412,10 +356,7 @@ mod tests {
                 let mut out = vec![f32::NAN; batch * m * n];
                 batched_matmul(a, &b, &mut out);
                 for (x, y) in out.iter().zip(&expected) {
-                    assert!(
-                        (x - y).abs() <= 1e-4 * y.abs().max(1.0),
-                        "{batch}x{m}x{k}x{n}: {x} vs {y}"
-                    );
+                    assert!((x - y).abs() <= 1e-4 * y.abs().max(1.0), "{batch}x{m}x{k}x{n}: {x} vs {y}");
                 }
             }
         }
@@ -437,22 +378,9 @@ mod tests {
             row_stride: wide,
             col_stride: 1,
         };
-        let b = Strided {
-            data: &b_data,
-            offsets: vec![0; batch],
-            rows: k,
-            cols: n,
-            row_stride: n,
-            col_stride: 1,
-        };
-        let expected = naive(
-            batch,
-            m,
-            k,
-            n,
-            |i, r, c| a_data[i * m * wide + 2 + r * wide + c],
-            |_, r, c| b_data[r * n + c],
-        );
+        let b = Strided { data: &b_data, offsets: vec![0; batch], rows: k, cols: n, row_stride: n, col_stride: 1 };
+        let expected =
+            naive(batch, m, k, n, |i, r, c| a_data[i * m * wide + 2 + r * wide + c], |_, r, c| b_data[r * n + c]);
         let mut out = vec![0.0; batch * m * n];
         batched_matmul(&a, &b, &mut out);
         for (x, y) in out.iter().zip(&expected) {
@@ -462,13 +390,9 @@ mod tests {
 
     #[test]
     fn blocks_cover_the_output_once() {
-        for (batch, m, n, k, threads) in [
-            (1, 128, 384, 384, 2),
-            (1, 1, 512, 128, 2),
-            (3, 200, 10, 300, 4),
-            (64, 8, 8, 8, 2),
-            (1, 5, 5, 5, 8),
-        ] {
+        for (batch, m, n, k, threads) in
+            [(1, 128, 384, 384, 2), (1, 1, 512, 128, 2), (3, 200, 10, 300, 4), (64, 8, 8, 8, 2), (1, 5, 5, 5, 8)]
+        {
             let mut seen = vec![0u8; batch * m * n];
             for block in blocks(batch, m, n, k, threads) {
                 for r in block.row..block.row + block.rows {
@@ -484,14 +408,7 @@ mod tests {
     #[test]
     fn incompatible_strides_are_reported() {
         let data = vec![0.0; 64];
-        let both_strided = Strided {
-            data: &data,
-            offsets: vec![0],
-            rows: 3,
-            cols: 3,
-            row_stride: 8,
-            col_stride: 2,
-        };
+        let both_strided = Strided { data: &data, offsets: vec![0], rows: 3, cols: 3, row_stride: 8, col_stride: 2 };
         assert!(!both_strided.blas_compatible());
     }
 }

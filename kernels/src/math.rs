@@ -345,12 +345,8 @@ mod tests {
 
     /// Inputs spread over `[lo, hi]`, with zero, tiny values and the ends.
     fn grid(lo: f64, hi: f64, n: usize) -> Vec<f32> {
-        let mut xs: Vec<f32> = (0..=n)
-            .map(|i| (lo + (hi - lo) * i as f64 / n as f64) as f32)
-            .collect();
-        xs.extend([
-            0.0, 1e-30, -1e-30, 1e-7, -1e-7, 0.5, -0.5, 0.625, -0.625, 0.49999997, 0.50000006,
-        ]);
+        let mut xs: Vec<f32> = (0..=n).map(|i| (lo + (hi - lo) * i as f64 / n as f64) as f32).collect();
+        xs.extend([0.0, 1e-30, -1e-30, 1e-7, -1e-7, 0.5, -0.5, 0.625, -0.625, 0.49999997, 0.50000006]);
         xs
     }
 
@@ -362,8 +358,7 @@ mod tests {
             .zip(&out)
             .map(|(&x, &y)| {
                 let truth = exact(f64::from(x));
-                let error =
-                    (f64::from(y) - truth).abs() / truth.abs().max(f64::from(f32::MIN_POSITIVE));
+                let error = (f64::from(y) - truth).abs() / truth.abs().max(f64::from(f32::MIN_POSITIVE));
                 (error, x)
             })
             .fold((0.0, 0.0), |a, b| if b.0 > a.0 { b } else { a })
@@ -371,11 +366,7 @@ mod tests {
 
     #[test]
     fn exp_is_within_1e6_relative() {
-        let (error, at) = worst(
-            &grid(-87.0, 88.0, 200_000),
-            |d| Unary::Exp.apply(d),
-            f64::exp,
-        );
+        let (error, at) = worst(&grid(-87.0, 88.0, 200_000), |d| Unary::Exp.apply(d), f64::exp);
         assert!(error < 1e-6, "exp: {error:e} at {at}");
         let mut extremes = vec![-1000.0, -88.0, 89.0, 1000.0, f32::NEG_INFINITY];
         Unary::Exp.apply(&mut extremes);
@@ -392,11 +383,7 @@ mod tests {
         assert!(error < 1e-6, "tanh: {error:e} at {at}");
         // Sigmoid over the range where its value is a normal f32.
         let xs = grid(-80.0, 40.0, 200_000);
-        let (error, at) = worst(
-            &xs,
-            |d| Unary::Sigmoid.apply(d),
-            |x| 1.0 / (1.0 + (-x).exp()),
-        );
+        let (error, at) = worst(&xs, |d| Unary::Sigmoid.apply(d), |x| 1.0 / (1.0 + (-x).exp()));
         assert!(error < 1e-6, "sigmoid: {error:e} at {at}");
         let mut extremes = vec![f32::INFINITY, f32::NEG_INFINITY, 1e30, -1e30];
         Unary::Sigmoid.apply(&mut extremes);
@@ -413,8 +400,7 @@ mod tests {
         out.iter_mut().for_each(|v| *v = erf(*v));
         for (&x, &y) in xs.iter().zip(&out) {
             let truth = libm::erf(f64::from(x));
-            let error =
-                (f64::from(y) - truth).abs() / truth.abs().max(f64::from(f32::MIN_POSITIVE));
+            let error = (f64::from(y) - truth).abs() / truth.abs().max(f64::from(f32::MIN_POSITIVE));
             assert!(error < 1e-6, "erf({x}): {y} against {truth} ({error:e})");
         }
         // GELU where Phi(x) is a normal f32 (it underflows below about -13).
@@ -428,13 +414,7 @@ mod tests {
     #[test]
     fn derivatives_match_finite_differences() {
         let xs: Vec<f32> = (-60..=60).map(|i| i as f32 * 0.1).collect();
-        for unary in [
-            Unary::Exp,
-            Unary::Tanh,
-            Unary::Sigmoid,
-            Unary::Gelu,
-            Unary::Relu6,
-        ] {
+        for unary in [Unary::Exp, Unary::Tanh, Unary::Sigmoid, Unary::Gelu, Unary::Relu6] {
             let exact = |x: f64| -> f64 {
                 match unary {
                     Unary::Exp => x.exp(),
@@ -446,11 +426,7 @@ mod tests {
             };
             let mut outputs = xs.clone();
             unary.apply(&mut outputs);
-            let saved = if unary.backward_from_output() {
-                &outputs
-            } else {
-                &xs
-            };
+            let saved = if unary.backward_from_output() { &outputs } else { &xs };
             let grad = vec![1.0f32; xs.len()];
             let mut derivative = vec![0.0f32; xs.len()];
             unary.backward(saved, &grad, &mut derivative);
@@ -462,10 +438,7 @@ mod tests {
                 let x = f64::from(x);
                 let numeric = (exact(x + h) - exact(x - h)) / (2.0 * h);
                 let tolerance = 1e-5 * numeric.abs().max(1.0);
-                assert!(
-                    (f64::from(d) - numeric).abs() < tolerance,
-                    "{unary:?}'({x}) = {d}, numerically {numeric}"
-                );
+                assert!((f64::from(d) - numeric).abs() < tolerance, "{unary:?}'({x}) = {d}, numerically {numeric}");
             }
         }
     }

@@ -46,13 +46,9 @@ fn sgemm(
             for p in 0..k {
                 let a_ip = if a_t { a[p * lda + i] } else { a[i * lda + p] };
                 if b_t {
-                    row.iter_mut()
-                        .enumerate()
-                        .for_each(|(j, v)| *v += a_ip * b[j * ldb + p]);
+                    row.iter_mut().enumerate().for_each(|(j, v)| *v += a_ip * b[j * ldb + p]);
                 } else {
-                    row.iter_mut()
-                        .zip(&b[p * ldb..p * ldb + n])
-                        .for_each(|(v, &b_pj)| *v += a_ip * b_pj);
+                    row.iter_mut().zip(&b[p * ldb..p * ldb + n]).for_each(|(v, &b_pj)| *v += a_ip * b_pj);
                 }
             }
         }
@@ -86,9 +82,7 @@ where
     F: Fn(usize, Vec<&mut [f32]>) + Sync,
 {
     let rows = band(batch);
-    let mut bands: Vec<(usize, Vec<&mut [f32]>)> = (0..batch.div_ceil(rows))
-        .map(|i| (i * rows, Vec::new()))
-        .collect();
+    let mut bands: Vec<(usize, Vec<&mut [f32]>)> = (0..batch.div_ceil(rows)).map(|i| (i * rows, Vec::new())).collect();
     for (slice, width) in parts {
         for (i, chunk) in slice.chunks_mut(rows * width).enumerate() {
             bands[i].1.push(chunk);
@@ -97,14 +91,10 @@ where
     #[cfg(not(target_arch = "wasm32"))]
     {
         use rayon::prelude::*;
-        bands
-            .into_par_iter()
-            .for_each(|(first, slices)| f(first, slices));
+        bands.into_par_iter().for_each(|(first, slices)| f(first, slices));
     }
     #[cfg(target_arch = "wasm32")]
-    bands
-        .into_iter()
-        .for_each(|(first, slices)| f(first, slices));
+    bands.into_iter().for_each(|(first, slices)| f(first, slices));
 }
 
 /// The recurrence from zero initial states.
@@ -115,60 +105,48 @@ pub fn forward(projected: &[f32], w_hh: &[f32], batch: usize, len: usize, h: usi
     let mut gates = projected.to_vec();
     let mut hidden = vec![0.0f32; batch * len * h];
     let mut cells = vec![0.0f32; batch * len * h];
-    over_bands(
-        batch,
-        vec![
-            (&mut gates, len * g4),
-            (&mut hidden, len * h),
-            (&mut cells, len * h),
-        ],
-        |_, mut slices| {
-            let cells = slices.pop().expect("cells");
-            let hidden = slices.pop().expect("hidden");
-            let gates = slices.pop().expect("gates");
-            let rows = hidden.len() / (len * h);
-            for t in 0..len {
-                if t > 0 {
-                    // gates[:, t] += hidden[:, t - 1] x w_hh, rows strided by a whole sequence.
-                    sgemm(
-                        false,
-                        false,
-                        rows,
-                        g4,
-                        h,
-                        &hidden[(t - 1) * h..],
-                        len * h,
-                        w_hh,
-                        g4,
-                        1.0,
-                        &mut gates[t * g4..],
-                        len * g4,
-                    );
+    over_bands(batch, vec![(&mut gates, len * g4), (&mut hidden, len * h), (&mut cells, len * h)], |_, mut slices| {
+        let cells = slices.pop().expect("cells");
+        let hidden = slices.pop().expect("hidden");
+        let gates = slices.pop().expect("gates");
+        let rows = hidden.len() / (len * h);
+        for t in 0..len {
+            if t > 0 {
+                // gates[:, t] += hidden[:, t - 1] x w_hh, rows strided by a whole sequence.
+                sgemm(
+                    false,
+                    false,
+                    rows,
+                    g4,
+                    h,
+                    &hidden[(t - 1) * h..],
+                    len * h,
+                    w_hh,
+                    g4,
+                    1.0,
+                    &mut gates[t * g4..],
+                    len * g4,
+                );
+            }
+            for r in 0..rows {
+                let step = &mut gates[(r * len + t) * g4..(r * len + t + 1) * g4];
+                Unary::Sigmoid.apply(&mut step[..2 * h]);
+                Unary::Tanh.apply(&mut step[2 * h..3 * h]);
+                Unary::Sigmoid.apply(&mut step[3 * h..]);
+                let at = (r * len + t) * h;
+                for j in 0..h {
+                    let previous = if t > 0 { cells[at - h + j] } else { 0.0 };
+                    cells[at + j] = step[h + j] * previous + step[j] * step[2 * h + j];
                 }
-                for r in 0..rows {
-                    let step = &mut gates[(r * len + t) * g4..(r * len + t + 1) * g4];
-                    Unary::Sigmoid.apply(&mut step[..2 * h]);
-                    Unary::Tanh.apply(&mut step[2 * h..3 * h]);
-                    Unary::Sigmoid.apply(&mut step[3 * h..]);
-                    let at = (r * len + t) * h;
-                    for j in 0..h {
-                        let previous = if t > 0 { cells[at - h + j] } else { 0.0 };
-                        cells[at + j] = step[h + j] * previous + step[j] * step[2 * h + j];
-                    }
-                    hidden[at..at + h].copy_from_slice(&cells[at..at + h]);
-                    Unary::Tanh.apply(&mut hidden[at..at + h]);
-                    for j in 0..h {
-                        hidden[at + j] *= step[3 * h + j];
-                    }
+                hidden[at..at + h].copy_from_slice(&cells[at..at + h]);
+                Unary::Tanh.apply(&mut hidden[at..at + h]);
+                for j in 0..h {
+                    hidden[at + j] *= step[3 * h + j];
                 }
             }
-        },
-    );
-    Forward {
-        hidden,
-        gates,
-        cells,
-    }
+        }
+    });
+    Forward { hidden, gates, cells }
 }
 
 /// The gradients of the recurrence's inputs.
@@ -181,70 +159,41 @@ pub struct Backward {
 }
 
 /// Backpropagation through time from the gradient of the hidden states `grad` `[batch, len, h]`.
-pub fn backward(
-    grad: &[f32],
-    saved: &Forward,
-    w_hh: &[f32],
-    batch: usize,
-    len: usize,
-    h: usize,
-) -> Backward {
+pub fn backward(grad: &[f32], saved: &Forward, w_hh: &[f32], batch: usize, len: usize, h: usize) -> Backward {
     let g4 = 4 * h;
     assert_eq!(grad.len(), batch * len * h, "hidden-state gradient");
     let mut d_gates = vec![0.0f32; batch * len * g4];
-    over_bands(
-        batch,
-        vec![(&mut d_gates, len * g4)],
-        |first, mut slices| {
-            let d_gates = slices.pop().expect("gate gradients");
-            let rows = d_gates.len() / (len * g4);
-            let mut dh_next = vec![0.0f32; rows * h];
-            let mut dc_next = vec![0.0f32; rows * h];
-            let mut tanh_c = vec![0.0f32; h];
-            for t in (0..len).rev() {
-                for r in 0..rows {
-                    let b = first + r;
-                    let at = (b * len + t) * h;
-                    let step = &saved.gates[(b * len + t) * g4..(b * len + t + 1) * g4];
-                    let (i, f, g, o) = (
-                        &step[..h],
-                        &step[h..2 * h],
-                        &step[2 * h..3 * h],
-                        &step[3 * h..],
-                    );
-                    tanh_c.copy_from_slice(&saved.cells[at..at + h]);
-                    Unary::Tanh.apply(&mut tanh_c);
-                    let out = &mut d_gates[(r * len + t) * g4..(r * len + t + 1) * g4];
-                    for j in 0..h {
-                        let dh = grad[at + j] + dh_next[r * h + j];
-                        let tc = tanh_c[j];
-                        let dc = dc_next[r * h + j] + dh * o[j] * (1.0 - tc * tc);
-                        let c_previous = if t > 0 { saved.cells[at - h + j] } else { 0.0 };
-                        out[j] = dc * g[j] * i[j] * (1.0 - i[j]);
-                        out[h + j] = dc * c_previous * f[j] * (1.0 - f[j]);
-                        out[2 * h + j] = dc * i[j] * (1.0 - g[j] * g[j]);
-                        out[3 * h + j] = dh * tc * o[j] * (1.0 - o[j]);
-                        dc_next[r * h + j] = dc * f[j];
-                    }
+    over_bands(batch, vec![(&mut d_gates, len * g4)], |first, mut slices| {
+        let d_gates = slices.pop().expect("gate gradients");
+        let rows = d_gates.len() / (len * g4);
+        let mut dh_next = vec![0.0f32; rows * h];
+        let mut dc_next = vec![0.0f32; rows * h];
+        let mut tanh_c = vec![0.0f32; h];
+        for t in (0..len).rev() {
+            for r in 0..rows {
+                let b = first + r;
+                let at = (b * len + t) * h;
+                let step = &saved.gates[(b * len + t) * g4..(b * len + t + 1) * g4];
+                let (i, f, g, o) = (&step[..h], &step[h..2 * h], &step[2 * h..3 * h], &step[3 * h..]);
+                tanh_c.copy_from_slice(&saved.cells[at..at + h]);
+                Unary::Tanh.apply(&mut tanh_c);
+                let out = &mut d_gates[(r * len + t) * g4..(r * len + t + 1) * g4];
+                for j in 0..h {
+                    let dh = grad[at + j] + dh_next[r * h + j];
+                    let tc = tanh_c[j];
+                    let dc = dc_next[r * h + j] + dh * o[j] * (1.0 - tc * tc);
+                    let c_previous = if t > 0 { saved.cells[at - h + j] } else { 0.0 };
+                    out[j] = dc * g[j] * i[j] * (1.0 - i[j]);
+                    out[h + j] = dc * c_previous * f[j] * (1.0 - f[j]);
+                    out[2 * h + j] = dc * i[j] * (1.0 - g[j] * g[j]);
+                    out[3 * h + j] = dh * tc * o[j] * (1.0 - o[j]);
+                    dc_next[r * h + j] = dc * f[j];
                 }
-                // dh_next = d_gates[:, t] x w_hh^T.
-                sgemm(
-                    false,
-                    true,
-                    rows,
-                    h,
-                    g4,
-                    &d_gates[t * g4..],
-                    len * g4,
-                    w_hh,
-                    g4,
-                    0.0,
-                    &mut dh_next,
-                    h,
-                );
             }
-        },
-    );
+            // dh_next = d_gates[:, t] x w_hh^T.
+            sgemm(false, true, rows, h, g4, &d_gates[t * g4..], len * g4, w_hh, g4, 0.0, &mut dh_next, h);
+        }
+    });
     // d w_hh = sum over steps of hidden[:, t - 1]^T x d_gates[:, t]: one product over every
     // (row, step) pair, the hidden states shifted by one step (zero before the first).
     let mut previous = vec![0.0f32; batch * len * h];
@@ -255,24 +204,8 @@ pub fn backward(
         }
     }
     let mut d_w_hh = vec![0.0f32; h * g4];
-    sgemm(
-        true,
-        false,
-        h,
-        g4,
-        batch * len,
-        &previous,
-        h,
-        &d_gates,
-        g4,
-        0.0,
-        &mut d_w_hh,
-        g4,
-    );
-    Backward {
-        projected: d_gates,
-        w_hh: d_w_hh,
-    }
+    sgemm(true, false, h, g4, batch * len, &previous, h, &d_gates, g4, 0.0, &mut d_w_hh, g4);
+    Backward { projected: d_gates, w_hh: d_w_hh }
 }
 
 #[cfg(test)]
@@ -280,9 +213,7 @@ mod tests {
     use super::*;
 
     fn values(n: usize, seed: usize) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i + seed) * 2_654_435_761) % 2001) as f32 / 1000.0 - 1.0)
-            .collect()
+        (0..n).map(|i| (((i + seed) * 2_654_435_761) % 2001) as f32 / 1000.0 - 1.0).collect()
     }
 
     /// The textbook recurrence, one row and step at a time, in f64.
@@ -295,9 +226,7 @@ mod tests {
                 let z: Vec<f64> = (0..4 * h)
                     .map(|q| {
                         f64::from(projected[(b * len + t) * 4 * h + q])
-                            + (0..h)
-                                .map(|p| hs[p] * f64::from(w_hh[p * 4 * h + q]))
-                                .sum::<f64>()
+                            + (0..h).map(|p| hs[p] * f64::from(w_hh[p * 4 * h + q])).sum::<f64>()
                     })
                     .collect();
                 for j in 0..h {
@@ -318,11 +247,7 @@ mod tests {
         let projected = values(batch * len * 4 * h, 1);
         let w_hh = values(h * 4 * h, 2);
         let ours = forward(&projected, &w_hh, batch, len, h);
-        for (x, y) in ours
-            .hidden
-            .iter()
-            .zip(reference(&projected, &w_hh, batch, len, h))
-        {
+        for (x, y) in ours.hidden.iter().zip(reference(&projected, &w_hh, batch, len, h)) {
             assert!((f64::from(*x) - y).abs() < 1e-5, "{x} vs {y}");
         }
     }
@@ -335,17 +260,12 @@ mod tests {
         // Loss: a weighted sum of every hidden state.
         let weights = values(batch * len * h, 5);
         let loss = |p: &[f32], w: &[f32]| -> f64 {
-            reference(p, w, batch, len, h)
-                .iter()
-                .zip(&weights)
-                .map(|(a, b)| a * f64::from(*b))
-                .sum()
+            reference(p, w, batch, len, h).iter().zip(&weights).map(|(a, b)| a * f64::from(*b)).sum()
         };
         let saved = forward(&projected, &w_hh, batch, len, h);
         let grads = backward(&weights, &saved, &w_hh, batch, len, h);
         let step = 1e-3f32;
-        for (which, base, analytic) in [(0, &projected, &grads.projected), (1, &w_hh, &grads.w_hh)]
-        {
+        for (which, base, analytic) in [(0, &projected, &grads.projected), (1, &w_hh, &grads.w_hh)] {
             for index in (0..base.len()).step_by(7) {
                 let shifted = |delta: f32| {
                     let mut p = projected.clone();

@@ -116,10 +116,7 @@ pub struct Manifest {
 
 /// The lower-case hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What a bundle is made of before it is written: the manifest's content without the parts
@@ -135,20 +132,13 @@ pub struct BundleContents {
 /// written to a sibling temporary folder first, then renamed into place, so an existing bundle
 /// at `out` is only replaced by a complete one.
 pub fn write_bundle(model: &Classifier, contents: BundleContents, out: &Path) -> Result<Manifest> {
-    let BundleContents {
-        mut manifest,
-        text_part,
-    } = contents;
+    let BundleContents { mut manifest, text_part } = contents;
     let mut store = SafetensorsStore::from_bytes(None);
     if manifest.dtype == WeightsDType::F16 {
         store = store.with_to_adapter(HalfPrecisionAdapter::new());
     }
-    model
-        .save_into(&mut store)
-        .map_err(|e| bundle_error(out, WEIGHTS, e.to_string()))?;
-    let weights = store
-        .get_bytes()
-        .map_err(|e| bundle_error(out, WEIGHTS, e.to_string()))?;
+    model.save_into(&mut store).map_err(|e| bundle_error(out, WEIGHTS, e.to_string()))?;
+    let weights = store.get_bytes().map_err(|e| bundle_error(out, WEIGHTS, e.to_string()))?;
 
     let mut parts: Vec<(String, Vec<u8>)> = vec![(WEIGHTS.to_string(), weights)];
     parts.extend(text_part);
@@ -156,15 +146,7 @@ pub fn write_bundle(model: &Classifier, contents: BundleContents, out: &Path) ->
     manifest.format_version = FORMAT_VERSION;
     manifest.parts = parts
         .iter()
-        .map(|(name, bytes)| {
-            (
-                name.clone(),
-                PartEntry {
-                    sha256: sha256_hex(bytes),
-                    bytes: bytes.len() as u64,
-                },
-            )
-        })
+        .map(|(name, bytes)| (name.clone(), PartEntry { sha256: sha256_hex(bytes), bytes: bytes.len() as u64 }))
         .collect();
     let manifest_json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
     parts.push((MANIFEST.to_string(), manifest_json));
@@ -187,20 +169,13 @@ pub fn write_bundle(model: &Classifier, contents: BundleContents, out: &Path) ->
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_else(|| "bundle".into());
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "bundle".into());
     name.push(suffix);
     path.with_file_name(name)
 }
 
 fn bundle_error(bundle: &Path, part: &str, reason: String) -> Error {
-    Error::Bundle {
-        bundle: bundle.display().to_string(),
-        part: part.into(),
-        reason,
-    }
+    Error::Bundle { bundle: bundle.display().to_string(), part: part.into(), reason }
 }
 
 /// A bundle read into memory and verified: every part present, of the right size and checksum.
@@ -239,22 +214,12 @@ impl Bundle {
 
     /// Parses and checks a manifest: its format name and version.
     pub fn parse_manifest(bytes: &[u8], source: &str) -> Result<Manifest> {
-        let fail = |reason: String| Error::Bundle {
-            bundle: source.into(),
-            part: MANIFEST.into(),
-            reason,
-        };
-        let value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| fail(format!("not JSON: {e}")))?;
+        let fail = |reason: String| Error::Bundle { bundle: source.into(), part: MANIFEST.into(), reason };
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| fail(format!("not JSON: {e}")))?;
         if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT_NAME) {
-            return Err(fail(format!(
-                "not a Marquee bundle manifest (no \"format\": \"{FORMAT_NAME}\")"
-            )));
+            return Err(fail(format!("not a Marquee bundle manifest (no \"format\": \"{FORMAT_NAME}\")")));
         }
-        let version = value
-            .get("format_version")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0);
+        let version = value.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
         if version > u64::from(FORMAT_VERSION) {
             return Err(fail(format!(
                 "format version {version} is newer than this Marquee reads ({FORMAT_VERSION}); upgrade Marquee"
@@ -264,17 +229,9 @@ impl Bundle {
     }
 
     /// Verifies parts fetched by other means (the browser) against the manifest.
-    pub fn from_parts(
-        source: &str,
-        manifest: Manifest,
-        parts: BTreeMap<String, Vec<u8>>,
-    ) -> Result<Self> {
+    pub fn from_parts(source: &str, manifest: Manifest, parts: BTreeMap<String, Vec<u8>>) -> Result<Self> {
         for (name, entry) in &manifest.parts {
-            let fail = |reason: String| Error::Bundle {
-                bundle: source.into(),
-                part: name.clone(),
-                reason,
-            };
+            let fail = |reason: String| Error::Bundle { bundle: source.into(), part: name.clone(), reason };
             let bytes = parts.get(name).ok_or_else(|| fail("missing".into()))?;
             if bytes.len() as u64 != entry.bytes {
                 return Err(fail(format!(
@@ -285,10 +242,7 @@ impl Bundle {
             }
             let actual = sha256_hex(bytes);
             if actual != entry.sha256 {
-                return Err(fail(format!(
-                    "sha256 {actual} does not match the manifest's {}",
-                    entry.sha256
-                )));
+                return Err(fail(format!("sha256 {actual} does not match the manifest's {}", entry.sha256)));
             }
         }
         let genres = manifest.genres.len();
@@ -296,29 +250,19 @@ impl Bundle {
             return Err(Error::Bundle {
                 bundle: source.into(),
                 part: MANIFEST.into(),
-                reason: format!(
-                    "{} thresholds for {genres} genres",
-                    manifest.thresholds.len()
-                ),
+                reason: format!("{} thresholds for {genres} genres", manifest.thresholds.len()),
             });
         }
-        Ok(Self {
-            source: source.into(),
-            manifest,
-            parts,
-        })
+        Ok(Self { source: source.into(), manifest, parts })
     }
 
     /// One part's bytes.
     pub fn part(&self, name: &str) -> Result<&[u8]> {
-        self.parts
-            .get(name)
-            .map(Vec::as_slice)
-            .ok_or_else(|| Error::Bundle {
-                bundle: self.source.clone(),
-                part: name.into(),
-                reason: "missing".into(),
-            })
+        self.parts.get(name).map(Vec::as_slice).ok_or_else(|| Error::Bundle {
+            bundle: self.source.clone(),
+            part: name.into(),
+            reason: "missing".into(),
+        })
     }
 
     /// Builds the text preprocessor the manifest names.
@@ -328,12 +272,11 @@ impl Bundle {
         };
         Ok(Some(match spec {
             TextSpec::Words { file } => {
-                let vocab: WordVocab =
-                    serde_json::from_slice(self.part(file)?).map_err(|e| Error::Bundle {
-                        bundle: self.source.clone(),
-                        part: file.clone(),
-                        reason: e.to_string(),
-                    })?;
+                let vocab: WordVocab = serde_json::from_slice(self.part(file)?).map_err(|e| Error::Bundle {
+                    bundle: self.source.clone(),
+                    part: file.clone(),
+                    reason: e.to_string(),
+                })?;
                 TextPreprocessor::Words(vocab.reindexed())
             }
             TextSpec::Bert { file, max_len } => {
@@ -345,26 +288,17 @@ impl Bundle {
     /// Builds the model on `device` and loads its weights. Shapes are checked tensor by tensor;
     /// a mismatch is an error naming the tensor.
     pub fn load_model(&self, device: &Device) -> Result<Classifier> {
-        let fail = |reason: String| Error::Bundle {
-            bundle: self.source.clone(),
-            part: WEIGHTS.into(),
-            reason,
-        };
+        let fail = |reason: String| Error::Bundle { bundle: self.source.clone(), part: WEIGHTS.into(), reason };
         let mut model = self.manifest.model.init(device);
         let mut store = SafetensorsStore::from_bytes(Some(self.part(WEIGHTS)?.to_vec()));
         if self.manifest.dtype == WeightsDType::F16 {
             store = store.with_from_adapter(HalfPrecisionAdapter::new());
         }
-        let result = model
-            .load_from(&mut store)
-            .map_err(|e| fail(e.to_string()))?;
+        let result = model.load_from(&mut store).map_err(|e| fail(e.to_string()))?;
         crate::models::check_applied(&result, &[], &format!("{}/{WEIGHTS}", self.source))
             .map_err(|e| fail(e.to_string()))?;
         if !result.unused.is_empty() {
-            return Err(fail(format!(
-                "tensors the architecture does not have: {}",
-                result.unused.join(", ")
-            )));
+            return Err(fail(format!("tensors the architecture does not have: {}", result.unused.join(", "))));
         }
         // Inference only: no gradients, dropout off, BatchNorm on running statistics.
         Ok(model.valid())
@@ -424,10 +358,7 @@ mod tests {
     }
 
     fn error_of(dir: &Path) -> String {
-        Bundle::read_dir(dir)
-            .and_then(|b| b.load_model(&Device::flex()).map(|_| ()))
-            .unwrap_err()
-            .to_string()
+        Bundle::read_dir(dir).and_then(|b| b.load_model(&Device::flex()).map(|_| ())).unwrap_err().to_string()
     }
 
     #[test]
@@ -440,46 +371,31 @@ mod tests {
 
         std::fs::write(dir.join(WEIGHTS), &weights[..weights.len() / 2]).unwrap();
         let err = error_of(&dir);
-        assert!(
-            err.contains("part model.safetensors") && err.contains("truncated"),
-            "{err}"
-        );
+        assert!(err.contains("part model.safetensors") && err.contains("truncated"), "{err}");
 
         let mut flipped = weights.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 1;
         std::fs::write(dir.join(WEIGHTS), &flipped).unwrap();
         let err = error_of(&dir);
-        assert!(
-            err.contains("part model.safetensors") && err.contains("sha256"),
-            "{err}"
-        );
+        assert!(err.contains("part model.safetensors") && err.contains("sha256"), "{err}");
 
         std::fs::remove_file(dir.join(WEIGHTS)).unwrap();
         let err = error_of(&dir);
-        assert!(
-            err.contains("part model.safetensors") && err.contains("cannot read"),
-            "{err}"
-        );
+        assert!(err.contains("part model.safetensors") && err.contains("cannot read"), "{err}");
         std::fs::write(dir.join(WEIGHTS), &weights).unwrap();
 
         let newer = manifest.replace("\"format_version\": 1", "\"format_version\": 7");
         std::fs::write(dir.join(MANIFEST), newer).unwrap();
         let err = error_of(&dir);
-        assert!(
-            err.contains("part manifest.json") && err.contains("format version 7 is newer"),
-            "{err}"
-        );
+        assert!(err.contains("part manifest.json") && err.contains("format version 7 is newer"), "{err}");
 
         // Same bytes, but the manifest claims a wider model: shapes are checked per tensor.
         let wider = manifest.replace("\"channels\": [\n        4,", "\"channels\": [\n        8,");
         assert_ne!(wider, manifest, "the replacement must hit");
         std::fs::write(dir.join(MANIFEST), wider).unwrap();
         let err = error_of(&dir);
-        assert!(
-            err.contains("part model.safetensors") && err.to_lowercase().contains("shape"),
-            "{err}"
-        );
+        assert!(err.contains("part model.safetensors") && err.to_lowercase().contains("shape"), "{err}");
 
         std::fs::write(dir.join(MANIFEST), b"{\"format\": \"something else\"}").unwrap();
         let err = error_of(&dir);

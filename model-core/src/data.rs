@@ -111,9 +111,7 @@ impl std::str::FromStr for Split {
             "train" => Ok(Split::Train),
             "validation" | "val" | "dev" => Ok(Split::Validation),
             "test" => Ok(Split::Test),
-            other => Err(format!(
-                "unknown split '{other}' (expected train, validation or test)"
-            )),
+            other => Err(format!("unknown split '{other}' (expected train, validation or test)")),
         }
     }
 }
@@ -131,11 +129,7 @@ pub struct SplitConfig {
 
 impl Default for SplitConfig {
     fn default() -> Self {
-        Self {
-            train: 0.70,
-            validation: 0.15,
-            salt: 0,
-        }
+        Self { train: 0.70, validation: 0.15, salt: 0 }
     }
 }
 
@@ -218,9 +212,7 @@ impl Dataset {
         if !root.is_dir() {
             return Err(Error::Dataset {
                 path: root.to_path_buf(),
-                reason:
-                    "not a folder (expected movies.csv and posters, or MM-IMDb json/jpeg files)"
-                        .into(),
+                reason: "not a folder (expected movies.csv and posters, or MM-IMDb json/jpeg files)".into(),
             });
         }
         let mut dataset = if root.join("movies.csv").is_file() {
@@ -234,10 +226,7 @@ impl Dataset {
 
     /// The movies of one split, in file order.
     pub fn split(&self, split: Split, config: &SplitConfig) -> Vec<&Movie> {
-        self.movies
-            .iter()
-            .filter(|m| self.split_of(m, config) == split)
-            .collect()
+        self.movies.iter().filter(|m| self.split_of(m, config) == split).collect()
     }
 
     /// The split a movie belongs to: the data set's own, or else the hash split.
@@ -259,13 +248,9 @@ impl Dataset {
                 return Some(format!("poster {} is missing", movie.poster.display()));
             }
             if options.posters == PosterCheck::Decode {
-                let decoded = std::fs::read(&movie.poster)
-                    .map_err(|e| e.to_string())
-                    .and_then(|bytes| {
-                        decode_image(&bytes, &movie.poster.display().to_string())
-                            .map(|_| ())
-                            .map_err(|e| e.to_string())
-                    });
+                let decoded = std::fs::read(&movie.poster).map_err(|e| e.to_string()).and_then(|bytes| {
+                    decode_image(&bytes, &movie.poster.display().to_string()).map(|_| ()).map_err(|e| e.to_string())
+                });
                 if let Err(reason) = decoded {
                     return Some(format!("corrupt poster: {reason}"));
                 }
@@ -277,11 +262,7 @@ impl Dataset {
             match problem {
                 None => kept.push(movie),
                 Some(reason) => {
-                    let bad = BadRow {
-                        location: format!("movie {}", movie.id),
-                        id: Some(movie.id.clone()),
-                        reason,
-                    };
+                    let bad = BadRow { location: format!("movie {}", movie.id), id: Some(movie.id.clone()), reason };
                     if options.strict {
                         return Err(strict_error(&self.root, &bad));
                     }
@@ -306,10 +287,7 @@ impl Dataset {
 }
 
 fn strict_error(root: &Path, bad: &BadRow) -> Error {
-    Error::Dataset {
-        path: root.to_path_buf(),
-        reason: format!("bad row (strict mode): {bad}"),
-    }
+    Error::Dataset { path: root.to_path_buf(), reason: format!("bad row (strict mode): {bad}") }
 }
 
 /// Maps `f` over `items` on all cores natively, sequentially in wasm.
@@ -327,12 +305,7 @@ pub fn map_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync + 
 
 /// Splits a `|`-separated genre list, trimming blanks and dropping empty names.
 pub fn parse_genres(field: &str) -> Vec<String> {
-    field
-        .split('|')
-        .map(str::trim)
-        .filter(|g| !g.is_empty())
-        .map(str::to_string)
-        .collect()
+    field.split('|').map(str::trim).filter(|g| !g.is_empty()).map(str::to_string).collect()
 }
 
 fn load_csv(root: &Path, strict: bool) -> Result<Dataset> {
@@ -340,42 +313,21 @@ fn load_csv(root: &Path, strict: bool) -> Result<Dataset> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .from_path(&path)
-        .map_err(|e| Error::Dataset {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| Error::Dataset { path: path.clone(), reason: e.to_string() })?;
     let header = reader
         .byte_headers()
-        .map_err(|e| Error::Dataset {
-            path: path.clone(),
-            reason: format!("header: {e}"),
-        })?
+        .map_err(|e| Error::Dataset { path: path.clone(), reason: format!("header: {e}") })?
         .clone();
-    let header: Vec<String> = header
-        .iter()
-        .map(|h| String::from_utf8_lossy(h).trim().to_string())
-        .collect();
+    let header: Vec<String> = header.iter().map(|h| String::from_utf8_lossy(h).trim().to_string()).collect();
     let column = |name: &str| header.iter().position(|h| h == name);
-    let missing: Vec<&str> = CSV_COLUMNS
-        .iter()
-        .copied()
-        .filter(|c| column(c).is_none())
-        .collect();
+    let missing: Vec<&str> = CSV_COLUMNS.iter().copied().filter(|c| column(c).is_none()).collect();
     if !missing.is_empty() {
         return Err(Error::Dataset {
             path,
-            reason: format!(
-                "missing column(s) {} (expected {})",
-                missing.join(", "),
-                CSV_COLUMNS.join(",")
-            ),
+            reason: format!("missing column(s) {} (expected {})", missing.join(", "), CSV_COLUMNS.join(",")),
         });
     }
-    let unknown_columns: Vec<String> = header
-        .iter()
-        .filter(|h| !CSV_COLUMNS.contains(&h.as_str()))
-        .cloned()
-        .collect();
+    let unknown_columns: Vec<String> = header.iter().filter(|h| !CSV_COLUMNS.contains(&h.as_str())).cloned().collect();
     let indices: Vec<usize> = CSV_COLUMNS.iter().map(|c| column(c).unwrap()).collect();
 
     let mut movies = Vec::new();
@@ -387,11 +339,7 @@ fn load_csv(root: &Path, strict: bool) -> Result<Dataset> {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let bad = BadRow {
-                    location: format!("movies.csv:{line}"),
-                    id: None,
-                    reason: e.to_string(),
-                };
+                let bad = BadRow { location: format!("movies.csv:{line}"), id: None, reason: e.to_string() };
                 if strict {
                     return Err(strict_error(root, &bad));
                 }
@@ -403,11 +351,7 @@ fn load_csv(root: &Path, strict: bool) -> Result<Dataset> {
         match parse_csv_row(root, &record, &indices, header.len()) {
             Ok(movie) => movies.push(movie),
             Err((id, reason)) => {
-                let bad = BadRow {
-                    location: format!("movies.csv:{line}"),
-                    id,
-                    reason,
-                };
+                let bad = BadRow { location: format!("movies.csv:{line}"), id, reason };
                 if strict {
                     return Err(strict_error(root, &bad));
                 }
@@ -434,10 +378,7 @@ fn parse_csv_row(
     width: usize,
 ) -> std::result::Result<Movie, RowError> {
     if record.len() != width {
-        return Err((
-            None,
-            format!("has {} fields, the header has {width}", record.len()),
-        ));
+        return Err((None, format!("has {} fields, the header has {width}", record.len())));
     }
     let mut fields = Vec::with_capacity(indices.len());
     for (name, &index) in CSV_COLUMNS.iter().zip(indices) {
@@ -445,15 +386,12 @@ fn parse_csv_row(
         match std::str::from_utf8(raw) {
             Ok(text) => fields.push(text.trim().to_string()),
             Err(e) => {
-                let id = std::str::from_utf8(&record[indices[0]])
-                    .ok()
-                    .map(str::to_string);
+                let id = std::str::from_utf8(&record[indices[0]]).ok().map(str::to_string);
                 return Err((id, format!("column '{name}' is not valid UTF-8 ({e})")));
             }
         }
     }
-    let [id, title, year, overview, genres, poster]: [String; 6] =
-        fields.try_into().expect("six columns");
+    let [id, title, year, overview, genres, poster]: [String; 6] = fields.try_into().expect("six columns");
     let id_for_error = Some(id.clone()).filter(|i| !i.is_empty());
     if id.is_empty() {
         return Err((None, "empty id".into()));
@@ -478,14 +416,7 @@ fn parse_csv_row(
     if poster.is_empty() {
         return Err((id_for_error, "empty poster path".into()));
     }
-    Ok(Movie {
-        id,
-        title,
-        year,
-        overview,
-        genres,
-        poster: root.join(poster),
-    })
+    Ok(Movie { id, title, year, overview, genres, poster: root.join(poster) })
 }
 
 /// One MM-IMDb metadata file (only the fields Marquee reads).
@@ -522,24 +453,14 @@ fn load_mm_imdb(root: &Path, strict: bool) -> Result<Dataset> {
         let id = file.file_stem().unwrap().to_string_lossy().to_string();
         let parsed = std::fs::read(&file)
             .map_err(|e| e.to_string())
-            .and_then(|bytes| {
-                serde_json::from_slice::<MmImdbRecord>(&bytes).map_err(|e| e.to_string())
-            });
+            .and_then(|bytes| serde_json::from_slice::<MmImdbRecord>(&bytes).map_err(|e| e.to_string()));
         let result = parsed.and_then(|record| {
-            let overview = record
-                .plot
-                .first()
-                .map(|p| p.trim().to_string())
-                .unwrap_or_default();
+            let overview = record.plot.first().map(|p| p.trim().to_string()).unwrap_or_default();
             if overview.is_empty() {
                 return Err("empty plot".to_string());
             }
-            let genres: Vec<String> = record
-                .genres
-                .iter()
-                .map(|g| g.trim().to_string())
-                .filter(|g| !g.is_empty())
-                .collect();
+            let genres: Vec<String> =
+                record.genres.iter().map(|g| g.trim().to_string()).filter(|g| !g.is_empty()).collect();
             if genres.is_empty() {
                 return Err("no genres".to_string());
             }
@@ -560,11 +481,7 @@ fn load_mm_imdb(root: &Path, strict: bool) -> Result<Dataset> {
         match result {
             Ok(movie) => movies.push(movie),
             Err(reason) => {
-                let bad = BadRow {
-                    location: name,
-                    id: Some(id),
-                    reason,
-                };
+                let bad = BadRow { location: name, id: Some(id), reason };
                 if strict {
                     return Err(strict_error(root, &bad));
                 }
@@ -573,11 +490,7 @@ fn load_mm_imdb(root: &Path, strict: bool) -> Result<Dataset> {
         }
     }
     let split_file = root.join("split.json");
-    let fixed_splits = if split_file.is_file() {
-        Some(read_mm_imdb_splits(&split_file)?)
-    } else {
-        None
-    };
+    let fixed_splits = if split_file.is_file() { Some(read_mm_imdb_splits(&split_file)?) } else { None };
     Ok(Dataset {
         root: root.to_path_buf(),
         format: DatasetFormat::MmImdb,
@@ -591,17 +504,11 @@ fn load_mm_imdb(root: &Path, strict: bool) -> Result<Dataset> {
 /// Reads MM-IMDb's `split.json`: `{"train": [ids], "dev": [ids], "test": [ids]}`.
 fn read_mm_imdb_splits(path: &Path) -> Result<HashMap<String, Split>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let lists: HashMap<String, Vec<String>> =
-        serde_json::from_slice(&bytes).map_err(|e| Error::Dataset {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+    let lists: HashMap<String, Vec<String>> = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Dataset { path: path.to_path_buf(), reason: e.to_string() })?;
     let mut splits = HashMap::new();
     for (name, ids) in lists {
-        let split: Split = name.parse().map_err(|reason| Error::Dataset {
-            path: path.to_path_buf(),
-            reason,
-        })?;
+        let split: Split = name.parse().map_err(|reason| Error::Dataset { path: path.to_path_buf(), reason })?;
         for id in ids {
             splits.insert(id, split);
         }
@@ -626,14 +533,9 @@ impl GenreVocab {
                 *counts.entry(genre.as_str()).or_insert(0) += 1;
             }
         }
-        let mut kept: Vec<(&str, usize)> = counts
-            .into_iter()
-            .filter(|&(_, count)| count >= min_count.max(1))
-            .collect();
+        let mut kept: Vec<(&str, usize)> = counts.into_iter().filter(|&(_, count)| count >= min_count.max(1)).collect();
         kept.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        Self {
-            genres: kept.into_iter().map(|(g, _)| g.to_string()).collect(),
-        }
+        Self { genres: kept.into_iter().map(|(g, _)| g.to_string()).collect() }
     }
 
     /// The number of genres.
@@ -676,8 +578,7 @@ mod tests {
 
     fn write_csv(dir: &Path, body: &[u8]) {
         let mut file = std::fs::File::create(dir.join("movies.csv")).unwrap();
-        file.write_all(b"id,title,year,overview,genres,poster\n")
-            .unwrap();
+        file.write_all(b"id,title,year,overview,genres,poster\n").unwrap();
         file.write_all(body).unwrap();
     }
 
@@ -696,19 +597,9 @@ mod tests {
         assert!((fraction(Split::Test) - 0.15).abs() < 0.01);
         // Pinned: the split must never change across versions, platforms or runs.
         assert_eq!(stable_hash("tt0004972", 0), 0xe9b8_e286_b738_f21f);
-        assert_eq!(
-            [
-                counts[&Split::Train],
-                counts[&Split::Validation],
-                counts[&Split::Test]
-            ],
-            [13_870, 3_077, 3_053]
-        );
+        assert_eq!([counts[&Split::Train], counts[&Split::Validation], counts[&Split::Test]], [13_870, 3_077, 3_053]);
         let salted = SplitConfig { salt: 7, ..config };
-        let moved = ids
-            .iter()
-            .filter(|id| salted.split_of(id) != config.split_of(id))
-            .count();
+        let moved = ids.iter().filter(|id| salted.split_of(id) != config.split_of(id)).count();
         assert!(moved > ids.len() / 4, "a salt must draw another split");
     }
 
@@ -722,17 +613,10 @@ mod tests {
             genres: genres.iter().map(|g| g.to_string()).collect(),
             poster: PathBuf::new(),
         };
-        let movies = [
-            movie(&["Drama", "War"]),
-            movie(&["Drama", "Comedy"]),
-            movie(&["Comedy", "Drama"]),
-        ];
+        let movies = [movie(&["Drama", "War"]), movie(&["Drama", "Comedy"]), movie(&["Comedy", "Drama"])];
         let vocab = GenreVocab::from_movies(&movies, 2);
         assert_eq!(vocab.genres, vec!["Drama", "Comedy"]);
-        assert_eq!(
-            vocab.encode(&["Comedy".into(), "War".into()]),
-            vec![0.0, 1.0]
-        );
+        assert_eq!(vocab.encode(&["Comedy".into(), "War".into()]), vec![0.0, 1.0]);
     }
 
     #[test]
@@ -741,15 +625,9 @@ mod tests {
         std::fs::create_dir(dir.path().join("posters")).unwrap();
         write_poster(&dir.path().join("posters/a.png"));
         write_poster(&dir.path().join("posters/c.png"));
-        std::fs::write(
-            dir.path().join("posters/corrupt.jpg"),
-            b"\xff\xd8\xff\xe0 not really",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("posters/corrupt.jpg"), b"\xff\xd8\xff\xe0 not really").unwrap();
         let mut body = Vec::new();
-        body.extend_from_slice(
-            b"tt1,Good,1999,\"A plot, with a comma.\",Drama|Comedy,posters/a.png\n",
-        );
+        body.extend_from_slice(b"tt1,Good,1999,\"A plot, with a comma.\",Drama|Comedy,posters/a.png\n");
         body.extend_from_slice(b"tt2,Empty,2000,,Drama,posters/a.png\n");
         body.extend_from_slice(b"tt3,Bad \xff utf8,2001,Plot,Drama,posters/a.png\n");
         body.extend_from_slice(b"tt4,Corrupt,2002,Plot,Horror,posters/corrupt.jpg\n");
@@ -758,10 +636,7 @@ mod tests {
         body.extend_from_slice(b"tt7,Fine,,Another plot,Horror,posters/c.png\n");
         write_csv(dir.path(), &body);
 
-        let options = LoadOptions {
-            strict: false,
-            posters: PosterCheck::Decode,
-        };
+        let options = LoadOptions { strict: false, posters: PosterCheck::Decode };
         let data = Dataset::load(dir.path(), options).unwrap();
         let ids: Vec<&str> = data.movies.iter().map(|m| m.id.as_str()).collect();
         assert_eq!(ids, ["tt1", "tt7"]);
@@ -770,49 +645,23 @@ mod tests {
         assert_eq!(data.movies[1].year, None);
         let reasons: Vec<String> = data.bad_rows.iter().map(|b| b.to_string()).collect();
         assert_eq!(reasons.len(), 5, "{reasons:#?}");
-        assert!(
-            reasons[0].starts_with("movies.csv:3 (tt2): empty overview"),
-            "{}",
-            reasons[0]
-        );
+        assert!(reasons[0].starts_with("movies.csv:3 (tt2): empty overview"), "{}", reasons[0]);
         assert!(reasons[1].starts_with("movies.csv:4 (tt3): column 'title' is not valid UTF-8"));
-        assert!(
-            reasons[2].starts_with("movies.csv:7: has 3 fields"),
-            "{}",
-            reasons[2]
-        );
-        assert!(
-            reasons[3].contains("(tt4): corrupt poster"),
-            "{}",
-            reasons[3]
-        );
+        assert!(reasons[2].starts_with("movies.csv:7: has 3 fields"), "{}", reasons[2]);
+        assert!(reasons[3].contains("(tt4): corrupt poster"), "{}", reasons[3]);
         assert!(reasons[4].contains("(tt5): poster") && reasons[4].contains("missing"));
 
-        let strict = Dataset::load(
-            dir.path(),
-            LoadOptions {
-                strict: true,
-                ..options
-            },
-        );
+        let strict = Dataset::load(dir.path(), LoadOptions { strict: true, ..options });
         let message = strict.unwrap_err().to_string();
-        assert!(
-            message.contains("movies.csv:3 (tt2): empty overview"),
-            "{message}"
-        );
+        assert!(message.contains("movies.csv:3 (tt2): empty overview"), "{message}");
     }
 
     #[test]
     fn csv_missing_column_is_an_error_and_unknown_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("movies.csv"), "id,title,overview\n").unwrap();
-        let err = Dataset::load(dir.path(), LoadOptions::default())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("missing column(s) year, genres, poster"),
-            "{err}"
-        );
+        let err = Dataset::load(dir.path(), LoadOptions::default()).unwrap_err().to_string();
+        assert!(err.contains("missing column(s) year, genres, poster"), "{err}");
 
         write_poster(&dir.path().join("p.png"));
         std::fs::write(
@@ -837,23 +686,14 @@ mod tests {
             "0000001",
             r#"{"title": "One", "year": 1999, "plot": ["First plot.", "Alt"], "genres": ["Drama", "Sci-Fi"]}"#,
         );
-        write(
-            "0000002",
-            r#"{"title": "Two", "plot": ["Second plot."], "genres": ["Comedy"]}"#,
-        );
-        write(
-            "0000003",
-            r#"{"title": "Three", "plot": [], "genres": ["Comedy"]}"#,
-        );
+        write("0000002", r#"{"title": "Two", "plot": ["Second plot."], "genres": ["Comedy"]}"#);
+        write("0000003", r#"{"title": "Three", "plot": [], "genres": ["Comedy"]}"#);
         std::fs::write(
             dir.path().join("split.json"),
             r#"{"train": ["0000001"], "dev": ["0000003"], "test": ["0000002"]}"#,
         )
         .unwrap();
-        let options = LoadOptions {
-            strict: false,
-            posters: PosterCheck::Decode,
-        };
+        let options = LoadOptions { strict: false, posters: PosterCheck::Decode };
         let data = Dataset::load(dir.path(), options).unwrap();
         assert_eq!(data.format, DatasetFormat::MmImdb);
         assert_eq!(data.movies.len(), 2);
@@ -861,10 +701,7 @@ mod tests {
         assert_eq!(data.movies[0].year, Some(1999));
         assert_eq!(data.movies[0].genres, ["Drama", "Sci-Fi"]);
         assert_eq!(data.bad_rows.len(), 1);
-        assert_eq!(
-            data.bad_rows[0].to_string(),
-            "0000003.json (0000003): empty plot"
-        );
+        assert_eq!(data.bad_rows[0].to_string(), "0000003.json (0000003): empty plot");
         let config = SplitConfig::default();
         assert_eq!(data.split(Split::Train, &config)[0].id, "0000001");
         assert_eq!(data.split(Split::Test, &config)[0].id, "0000002");

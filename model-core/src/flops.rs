@@ -19,8 +19,7 @@ pub fn forward_macs(model: &ModelConfig, tokens: usize) -> u64 {
         ModelConfig::Image(image) => image_macs(image),
         ModelConfig::Fusion(fusion) => {
             let head = &fusion.head;
-            let projections = (head.text_input + head.image_input) * head.hidden
-                + 2 * head.hidden * head.num_genres;
+            let projections = (head.text_input + head.image_input) * head.hidden + 2 * head.hidden * head.num_genres;
             text_macs(&fusion.text, tokens) + image_macs(&fusion.image) + projections as u64
         }
     }
@@ -28,9 +27,7 @@ pub fn forward_macs(model: &ModelConfig, tokens: usize) -> u64 {
 
 fn text_macs(model: &TextModelConfig, tokens: usize) -> u64 {
     match model {
-        TextModelConfig::Bert(c) => {
-            bert_macs(&c.bert, tokens) + (c.bert.hidden_size * c.num_genres) as u64
-        }
+        TextModelConfig::Bert(c) => bert_macs(&c.bert, tokens) + (c.bert.hidden_size * c.num_genres) as u64,
         TextModelConfig::Lstm(c) => lstm_macs(c, tokens),
     }
 }
@@ -38,11 +35,7 @@ fn text_macs(model: &TextModelConfig, tokens: usize) -> u64 {
 /// A BERT encoder over `tokens` tokens: Q, K, V and output projections, attention scores and
 /// their weighted sum, and the feed-forward layer, in every layer.
 pub fn bert_macs(c: &BertConfig, tokens: usize) -> u64 {
-    let (l, h, i) = (
-        tokens as u64,
-        c.hidden_size as u64,
-        c.intermediate_size as u64,
-    );
+    let (l, h, i) = (tokens as u64, c.hidden_size as u64, c.intermediate_size as u64);
     c.num_hidden_layers as u64 * (4 * l * h * h + 2 * l * l * h + 2 * l * h * i)
 }
 
@@ -75,8 +68,7 @@ fn image_macs(model: &ImageModelConfig) -> u64 {
             resnet_macs(c.blocks) + head_macs(&c.head, crate::models::resnet::RESNET50_FEATURES)
         }
         ImageModelConfig::EfficientnetLite0(c) => {
-            efficientnet_lite0_macs()
-                + head_macs(&c.head, crate::models::efficientnet::EFFICIENTNET_FEATURES)
+            efficientnet_lite0_macs() + head_macs(&c.head, crate::models::efficientnet::EFFICIENTNET_FEATURES)
         }
     }
 }
@@ -84,10 +76,9 @@ fn image_macs(model: &ImageModelConfig) -> u64 {
 fn head_macs(head: &ImageHeadConfig, features: usize) -> u64 {
     let widths: Vec<usize> = match head {
         ImageHeadConfig::Imagenet { classes } => vec![features, *classes],
-        ImageHeadConfig::MultiLabel(c) => std::iter::once(features)
-            .chain(c.hidden.iter().copied())
-            .chain([c.num_genres])
-            .collect(),
+        ImageHeadConfig::MultiLabel(c) => {
+            std::iter::once(features).chain(c.hidden.iter().copied()).chain([c.num_genres]).collect()
+        }
     };
     widths.windows(2).map(|w| (w[0] * w[1]) as u64).sum()
 }
@@ -151,9 +142,6 @@ mod tests {
         let lite0 = efficientnet_lite0_macs() as f64 / 1e9;
         assert!((0.37..0.40).contains(&lite0), "{lite0}");
         let minilm = BertConfig::minilm_l6();
-        assert_eq!(
-            bert_macs(&minilm, 128),
-            6 * (4 * 128 * 384 * 384 + 2 * 128 * 128 * 384 + 2 * 128 * 384 * 1536)
-        );
+        assert_eq!(bert_macs(&minilm, 128), 6 * (4 * 128 * 384 * 384 + 2 * 128 * 128 * 384 + 2 * 128 * 384 * 1536));
     }
 }

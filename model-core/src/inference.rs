@@ -65,13 +65,7 @@ impl Predictor {
         let model = bundle.load_model(&device)?;
         let text = bundle.text_preprocessor()?;
         let image = bundle.manifest.image;
-        Ok(Self {
-            model,
-            text,
-            image,
-            bundle,
-            device,
-        })
+        Ok(Self { model, text, image, bundle, device })
     }
 
     /// The genres, in output order.
@@ -118,25 +112,14 @@ impl Predictor {
     pub fn logits(&self, inputs: &Inputs) -> Result<(Tensor<2>, Route)> {
         let route = self.route(inputs)?;
         let text = |ids: &Vec<u32>| -> TextInput {
-            self.text
-                .as_ref()
-                .expect("routed")
-                .to_input(std::slice::from_ref(ids), &self.device)
+            self.text.as_ref().expect("routed").to_input(std::slice::from_ref(ids), &self.device)
         };
         let image = |chw: &Vec<f32>| -> Tensor<4> {
-            images_to_tensor(
-                std::slice::from_ref(chw),
-                self.image.as_ref().expect("routed"),
-                &self.device,
-            )
+            images_to_tensor(std::slice::from_ref(chw), self.image.as_ref().expect("routed"), &self.device)
         };
         let logits = match (&self.model, route) {
-            (Classifier::Fusion(m), Route::TextBranch) => {
-                m.text.forward(&text(inputs.plot.as_ref().unwrap()))
-            }
-            (Classifier::Fusion(m), Route::ImageBranch) => {
-                m.image.forward(image(inputs.poster.as_ref().unwrap()))
-            }
+            (Classifier::Fusion(m), Route::TextBranch) => m.text.forward(&text(inputs.plot.as_ref().unwrap())),
+            (Classifier::Fusion(m), Route::ImageBranch) => m.image.forward(image(inputs.poster.as_ref().unwrap())),
             (model, _) => model.forward(&Batch {
                 text: inputs.plot.as_ref().map(text),
                 images: inputs.poster.as_ref().map(image),
@@ -176,27 +159,16 @@ impl Predictor {
                 predicted: probability >= threshold,
             })
             .collect();
-        answers.sort_by(|a, b| {
-            b.probability
-                .total_cmp(&a.probability)
-                .then_with(|| a.genre.cmp(&b.genre))
-        });
+        answers.sort_by(|a, b| b.probability.total_cmp(&a.probability).then_with(|| a.genre.cmp(&b.genre)));
         answers
     }
 
     /// Classifies one movie (native only: reads the result back synchronously).
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn predict(
-        &self,
-        poster: Option<(&[u8], &str)>,
-        plot: Option<&str>,
-    ) -> Result<(Vec<GenrePrediction>, Route)> {
+    pub fn predict(&self, poster: Option<(&[u8], &str)>, plot: Option<&str>) -> Result<(Vec<GenrePrediction>, Route)> {
         let inputs = self.prepare(poster, plot)?;
         let (logits, route) = self.logits(&inputs)?;
-        let probabilities = Self::probabilities(logits)
-            .into_data()
-            .try_to_vec::<f32>()
-            .expect("f32 probabilities");
+        let probabilities = Self::probabilities(logits).into_data().try_to_vec::<f32>().expect("f32 probabilities");
         Ok((self.answers(&probabilities, route), route))
     }
 }

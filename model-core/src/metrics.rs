@@ -95,12 +95,7 @@ pub struct MultiLabelReport {
 ///
 /// # Panics
 /// If the slices' lengths do not match `genres.len()` and each other.
-pub fn evaluate(
-    probabilities: &[f32],
-    targets: &[f32],
-    thresholds: &[f32],
-    genres: &[String],
-) -> MultiLabelReport {
+pub fn evaluate(probabilities: &[f32], targets: &[f32], thresholds: &[f32], genres: &[String]) -> MultiLabelReport {
     let predictions = binarize(probabilities, thresholds);
     evaluate_predictions(&predictions, targets, thresholds, genres)
 }
@@ -108,15 +103,8 @@ pub fn evaluate(
 /// Applies per-genre thresholds: `true` where the probability is at least the threshold.
 pub fn binarize(probabilities: &[f32], thresholds: &[f32]) -> Vec<bool> {
     let g = thresholds.len();
-    assert!(
-        g > 0 && probabilities.len() % g == 0,
-        "probabilities do not fit {g} genres"
-    );
-    probabilities
-        .iter()
-        .enumerate()
-        .map(|(i, &p)| p >= thresholds[i % g])
-        .collect()
+    assert!(g > 0 && probabilities.len() % g == 0, "probabilities do not fit {g} genres");
+    probabilities.iter().enumerate().map(|(i, &p)| p >= thresholds[i % g]).collect()
 }
 
 /// Scores hard `predictions` against `targets`; `thresholds` are only recorded in the report.
@@ -128,16 +116,8 @@ pub fn evaluate_predictions(
 ) -> MultiLabelReport {
     let g = genres.len();
     assert!(g > 0, "no genres to score");
-    assert_eq!(
-        predictions.len(),
-        targets.len(),
-        "predictions and targets differ in length"
-    );
-    assert_eq!(
-        predictions.len() % g,
-        0,
-        "predictions do not fit {g} genres"
-    );
+    assert_eq!(predictions.len(), targets.len(), "predictions and targets differ in length");
+    assert_eq!(predictions.len() % g, 0, "predictions do not fit {g} genres");
     assert_eq!(thresholds.len(), g, "one threshold per genre");
     let n = predictions.len() / g;
 
@@ -182,11 +162,7 @@ pub fn evaluate_predictions(
     let weighted_f1 = if support == 0 {
         0.0
     } else {
-        per_genre
-            .iter()
-            .map(|c| c.f1() * c.support() as f64)
-            .sum::<f64>()
-            / support as f64
+        per_genre.iter().map(|c| c.f1() * c.support() as f64).sum::<f64>() / support as f64
     };
     let n_f = n.max(1) as f64;
     MultiLabelReport {
@@ -220,26 +196,13 @@ pub fn evaluate_predictions(
 /// Per-genre thresholds that maximise each genre's F1 on the given (validation) predictions.
 /// Ties go to the threshold closest to 0.5; a genre without positives keeps 0.5.
 pub fn tune_thresholds(probabilities: &[f32], targets: &[f32], genres: usize) -> Vec<f32> {
-    assert!(
-        genres > 0 && probabilities.len() % genres == 0,
-        "probabilities do not fit {genres} genres"
-    );
-    assert_eq!(
-        probabilities.len(),
-        targets.len(),
-        "probabilities and targets differ in length"
-    );
+    assert!(genres > 0 && probabilities.len() % genres == 0, "probabilities do not fit {genres} genres");
+    assert_eq!(probabilities.len(), targets.len(), "probabilities and targets differ in length");
     let n = probabilities.len() / genres;
     (0..genres)
         .map(|col| {
-            let column: Vec<(f32, bool)> = (0..n)
-                .map(|row| {
-                    (
-                        probabilities[row * genres + col],
-                        targets[row * genres + col] >= 0.5,
-                    )
-                })
-                .collect();
+            let column: Vec<(f32, bool)> =
+                (0..n).map(|row| (probabilities[row * genres + col], targets[row * genres + col] >= 0.5)).collect();
             if !column.iter().any(|&(_, positive)| positive) {
                 return 0.5;
             }
@@ -298,14 +261,7 @@ mod tests {
         close(f[0], 1.0);
         close(f[1], 2.0 / 3.0);
         close(f[2], 0.0);
-        assert_eq!(
-            report
-                .per_genre
-                .iter()
-                .map(|s| s.support)
-                .collect::<Vec<_>>(),
-            [2, 2, 1]
-        );
+        assert_eq!(report.per_genre.iter().map(|s| s.support).collect::<Vec<_>>(), [2, 2, 1]);
         // Micro: tp3 fp1 fn2 -> P 3/4, R 3/5, F1 6/9.
         close(report.micro_precision, 0.75);
         close(report.micro_recall, 0.6);
@@ -328,12 +284,7 @@ mod tests {
         let y_true = vec![0.0; 6];
         let y_pred = vec![false; 6];
         let report = evaluate_predictions(&y_pred, &y_true, &[0.5; 3], &names(3));
-        for v in [
-            report.micro_f1,
-            report.macro_f1,
-            report.weighted_f1,
-            report.samples_f1,
-        ] {
+        for v in [report.micro_f1, report.macro_f1, report.weighted_f1, report.samples_f1] {
             close(v, 0.0);
         }
         close(report.hamming_loss, 0.0);
@@ -357,10 +308,7 @@ mod tests {
         let probabilities = [0.6, 0.1, 0.9, 0.2, 0.3, 0.3, 0.35, 0.4];
         let targets = [1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0];
         let thresholds = tune_thresholds(&probabilities, &targets, 2);
-        assert!(
-            thresholds[0] > 0.35 && thresholds[0] <= 0.6,
-            "{thresholds:?}"
-        );
+        assert!(thresholds[0] > 0.35 && thresholds[0] <= 0.6, "{thresholds:?}");
         assert_eq!(thresholds[1], 0.5);
         let tuned = evaluate(&probabilities, &targets, &thresholds, &names(2));
         close(tuned.per_genre[0].f1, 1.0);

@@ -11,16 +11,9 @@ use std::process::{Command, Output};
 pub fn marquee_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> -> target/<profile>/marquee
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
     let bin = profile_dir.join(format!("marquee{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo test --workspace` (it builds the CLI)",
-        bin.display()
-    );
+    assert!(bin.is_file(), "{} is missing: run `cargo test --workspace` (it builds the CLI)", bin.display());
     bin
 }
 
@@ -30,10 +23,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let output = Command::new(marquee_bin())
-        .args(args)
-        .output()
-        .expect("run marquee");
+    let output = Command::new(marquee_bin()).args(args).output().expect("run marquee");
     assert!(
         output.status.success(),
         "marquee failed:\nstdout:\n{}\nstderr:\n{}",
@@ -63,22 +53,14 @@ pub fn movies_dir() -> PathBuf {
 pub fn pretrained_dir() -> PathBuf {
     let cache = std::env::var_os("MARQUEE_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-                .join(".cache")
-                .join("marquee")
-        });
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache").join("marquee"));
     cache.join("pretrained")
 }
 
 /// A pretrained file, or a panic telling how to fetch it.
 pub fn pretrained(relative: &str) -> PathBuf {
     let path = pretrained_dir().join(relative);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/fetch-pretrained.sh",
-        path.display()
-    );
+    assert!(path.exists(), "{} is missing: run scripts/fetch-pretrained.sh", path.display());
     path
 }
 
@@ -91,10 +73,8 @@ pub fn run_history(run: &Path) -> Vec<serde_json::Value> {
 /// The arguments of `marquee train --model MODEL` on the first 64 movies of the real set into
 /// `out`, followed by `extra`.
 pub fn train_args(model: &str, out: &Path, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = ["train", "--model", model, "--limit", "64", "--data"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut args: Vec<String> =
+        ["train", "--model", model, "--limit", "64", "--data"].iter().map(|s| s.to_string()).collect();
     args.push(movies_dir().display().to_string());
     args.push("--out".into());
     args.push(out.display().to_string());
@@ -108,12 +88,7 @@ pub fn predicted_probabilities(prediction: &serde_json::Value) -> Vec<(String, f
         .as_array()
         .expect("genres")
         .iter()
-        .map(|g| {
-            (
-                g["genre"].as_str().expect("genre").to_string(),
-                g["probability"].as_f64().expect("probability"),
-            )
-        })
+        .map(|g| (g["genre"].as_str().expect("genre").to_string(), g["probability"].as_f64().expect("probability")))
         .collect();
     genres.sort_by(|a, b| a.0.cmp(&b.0));
     genres

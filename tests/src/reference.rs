@@ -6,8 +6,7 @@
 pub fn resnet50_fixture() -> serde_json::Value {
     // Both crates that use this live beside model-core, so `..` is the repository either way.
     let path = crate::manifest_dir().join("../model-core/tests/fixtures/resnet50_reference.json");
-    serde_json::from_slice(&std::fs::read(&path).expect("resnet50_reference.json"))
-        .expect("fixture is JSON")
+    serde_json::from_slice(&std::fs::read(&path).expect("resnet50_reference.json")).expect("fixture is JSON")
 }
 
 /// The formula's values for tensor `k` (in state-dict order) named `name`.
@@ -44,12 +43,8 @@ pub fn resnet50_formula_tensors() -> Vec<(String, Vec<usize>, Vec<f32>)> {
         .enumerate()
         .map(|(k, entry)| {
             let name = entry["name"].as_str().expect("name").to_string();
-            let shape: Vec<usize> = entry["shape"]
-                .as_array()
-                .expect("shape")
-                .iter()
-                .map(|v| v.as_u64().expect("dim") as usize)
-                .collect();
+            let shape: Vec<usize> =
+                entry["shape"].as_array().expect("shape").iter().map(|v| v.as_u64().expect("dim") as usize).collect();
             let values = formula_values(k, &name, &shape);
             (name, shape, values)
         })
@@ -62,10 +57,7 @@ pub fn safetensors(tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
     let mut offset = 0usize;
     for (name, shape, values) in tensors {
         let end = offset + values.len() * 4;
-        header.insert(
-            name.clone(),
-            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, end]}),
-        );
+        header.insert(name.clone(), serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, end]}));
         offset = end;
     }
     let mut header = serde_json::to_vec(&header).expect("header");

@@ -38,10 +38,7 @@ impl Server {
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
         let url = loop {
-            let line = lines
-                .next()
-                .expect("marquee serve printed its address")
-                .expect("utf-8");
+            let line = lines.next().expect("marquee serve printed its address").expect("utf-8");
             if let Some(rest) = line.strip_prefix("open ") {
                 break rest.split_whitespace().next().expect("a URL").to_string();
             }
@@ -91,11 +88,7 @@ fn run_node(script: &str, config: &serde_json::Value) -> String {
         .output()
         .expect("run node (install Node.js)");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{script} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{script} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     stdout
 }
 
@@ -108,10 +101,7 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
         "www/pkg is not built: run scripts/build-web.sh (the README's test command does)"
     );
     let chromium = std::env::var("MARQUEE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).is_file(),
-        "{chromium} is missing: install Debian's chromium (.ci/run does)"
-    );
+    assert!(Path::new(&chromium).is_file(), "{chromium} is missing: install Debian's chromium (.ci/run does)");
     assert!(
         repo().join("node_modules/playwright-core").is_dir(),
         "node_modules is missing: run `npm ci` (.ci/run does)"
@@ -152,73 +142,33 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
         report["fatal"],
         report["console"]
     );
-    let served = model_core::bundle::Bundle::read_dir(bundle)
-        .expect("the bundle")
-        .manifest
-        .name;
-    assert_eq!(
-        report["name"].as_str(),
-        Some(served.as_str()),
-        "the page loaded the bundle the server serves"
-    );
+    let served = model_core::bundle::Bundle::read_dir(bundle).expect("the bundle").manifest.name;
+    assert_eq!(report["name"].as_str(), Some(served.as_str()), "the page loaded the bundle the server serves");
     let backend = if webgpu { "webgpu" } else { "cpu" };
-    assert_eq!(
-        report["backend"], backend,
-        "fallback reason: {}",
-        report["fallbackReason"]
-    );
+    assert_eq!(report["backend"], backend, "fallback reason: {}", report["fallbackReason"]);
     if !webgpu {
-        assert!(
-            report["fallbackReason"]
-                .as_str()
-                .is_some_and(|r| !r.is_empty()),
-            "the fallback says why"
-        );
+        assert!(report["fallbackReason"].as_str().is_some_and(|r| !r.is_empty()), "the fallback says why");
     }
-    assert!(
-        report["samplesShown"].as_u64().unwrap() >= 3,
-        "the page offers sample movies"
-    );
+    assert!(report["samplesShown"].as_u64().unwrap() >= 3, "the page offers sample movies");
 
     // Every shown probability equals `marquee predict` on the same bundle.
     for (movie, shown) in movies.iter().zip(report["movies"].as_array().unwrap()) {
-        assert!(
-            shown["error"].is_null(),
-            "{}: {}",
-            movie["id"],
-            shown["error"]
-        );
+        assert!(shown["error"].is_null(), "{}: {}", movie["id"], shown["error"]);
         let plot = movie["plot"].as_str().unwrap();
         let want = expected(bundle, Path::new(movie["poster"].as_str().unwrap()), plot);
         let mut got: Vec<(String, f64)> = shown["genres"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|g| {
-                (
-                    g["genre"].as_str().unwrap().to_string(),
-                    g["probability"].as_f64().unwrap(),
-                )
-            })
+            .map(|g| (g["genre"].as_str().unwrap().to_string(), g["probability"].as_f64().unwrap()))
             .collect();
         got.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(got.len(), want.len(), "{}: every genre shown", movie["id"]);
         for ((genre, p), (want_genre, q)) in got.iter().zip(&want) {
             assert_eq!(genre, want_genre);
-            assert!(
-                (p - q).abs() < 1e-3,
-                "{} {genre}: browser {p} vs marquee predict {q} on {backend}",
-                movie["id"]
-            );
+            assert!((p - q).abs() < 1e-3, "{} {genre}: browser {p} vs marquee predict {q} on {backend}", movie["id"]);
         }
-        assert!(
-            shown["genres"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|g| g["predicted"] == true),
-            "a genre is highlighted"
-        );
+        assert!(shown["genres"].as_array().unwrap().iter().any(|g| g["predicted"] == true), "a genre is highlighted");
     }
     let first = report["movies"][0]["millis"].as_f64().unwrap();
     let steady = report["repeat"]["millis"].as_f64().unwrap();
@@ -230,90 +180,39 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
         report["name"]
     );
     // A second visit loads the bundle from Cache Storage.
-    assert_eq!(
-        report["reload"]["fromCache"], true,
-        "second visit: {}",
-        report["reload"]
-    );
+    assert_eq!(report["reload"]["fromCache"], true, "second visit: {}", report["reload"]);
     if !full {
         return;
     }
-    assert_eq!(
-        report["sampleClick"].as_u64(),
-        Some(20),
-        "one click on a sample classifies it"
-    );
+    assert_eq!(report["sampleClick"].as_u64(), Some(20), "one click on a sample classifies it");
 
     // Bad inputs: clear messages, and the classifier still works afterwards.
     let bad = &report["badInputs"];
     let message = |key: &str| {
-        bad[key]["error"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{key} gave no error: {}", bad[key]))
-            .to_string()
+        bad[key]["error"].as_str().unwrap_or_else(|| panic!("{key} gave no error: {}", bad[key])).to_string()
     };
+    assert!(message("notAnImage").contains("not an image"), "{}", message("notAnImage"));
+    assert!(message("emptyForm").contains("Add a poster, a plot, or both"), "{}", message("emptyForm"));
+    assert!(message("hugeImage").contains("limit is 10 MB"), "{}", message("hugeImage"));
+    assert!(message("corruptImage").contains("poster"), "{}", message("corruptImage"));
     assert!(
-        message("notAnImage").contains("not an image"),
-        "{}",
-        message("notAnImage")
-    );
-    assert!(
-        message("emptyForm").contains("Add a poster, a plot, or both"),
-        "{}",
-        message("emptyForm")
-    );
-    assert!(
-        message("hugeImage").contains("limit is 10 MB"),
-        "{}",
-        message("hugeImage")
-    );
-    assert!(
-        message("corruptImage").contains("poster"),
-        "{}",
-        message("corruptImage")
-    );
-    assert!(
-        bad["afterwards"]["genres"]
-            .as_array()
-            .is_some_and(|g| g.len() == 20),
+        bad["afterwards"]["genres"].as_array().is_some_and(|g| g.len() == 20),
         "usable after errors: {}",
         bad["afterwards"]
     );
-    assert!(
-        message("missingBundle").contains("HTTP 404"),
-        "{}",
-        message("missingBundle")
-    );
-    let truncated = bad["truncatedBundle"]["error"]
-        .as_str()
-        .expect("a truncated bundle is refused");
-    assert!(
-        truncated.contains("model.safetensors") && truncated.contains("truncated"),
-        "{truncated}"
-    );
+    assert!(message("missingBundle").contains("HTTP 404"), "{}", message("missingBundle"));
+    let truncated = bad["truncatedBundle"]["error"].as_str().expect("a truncated bundle is refused");
+    assert!(truncated.contains("model.safetensors") && truncated.contains("truncated"), "{truncated}");
 
     // The widget in a plain page, under the CSP.
     let embed = &report["embed"];
     assert!(
-        embed["csp"]
-            .as_str()
-            .is_some_and(|c| c.contains("script-src 'self' 'wasm-unsafe-eval'")),
+        embed["csp"].as_str().is_some_and(|c| c.contains("script-src 'self' 'wasm-unsafe-eval'")),
         "{}",
         embed["csp"]
     );
-    assert_eq!(
-        embed["violations"].as_array().map(Vec::len),
-        Some(0),
-        "CSP violations: {}",
-        embed["violations"]
-    );
-    assert!(
-        embed["classified"]["genres"]
-            .as_array()
-            .is_some_and(|g| g.len() == 20),
-        "{}",
-        embed["classified"]
-    );
+    assert_eq!(embed["violations"].as_array().map(Vec::len), Some(0), "CSP violations: {}", embed["violations"]);
+    assert!(embed["classified"]["genres"].as_array().is_some_and(|g| g.len() == 20), "{}", embed["classified"]);
     assert_eq!(
         embed["globals"].as_array().map(Vec::len),
         Some(0),
@@ -324,9 +223,7 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
 
 /// The default bundle, or `$MARQUEE_TEST_BUNDLE`.
 fn default_bundle() -> PathBuf {
-    std::env::var_os("MARQUEE_TEST_BUNDLE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("www/models/default"))
+    std::env::var_os("MARQUEE_TEST_BUNDLE").map(PathBuf::from).unwrap_or_else(|| repo().join("www/models/default"))
 }
 
 // WebGPU here is SwiftShader, a GPU emulated on the CPU, so the backend-independent UI checks
@@ -346,29 +243,19 @@ fn page_and_widget_on_the_cpu_fallback_match_marquee_predict() {
 /// since no ImageNet ResNet-50 weights can be fetched here) classifies in the browser like `marquee predict`.
 #[test]
 fn bert_resnet50_fusion_bundle_matches_marquee_predict_in_the_browser() {
-    use model_core::bundle::{
-        write_bundle, Bundle, BundleContents, Manifest, TextSpec, WeightsDType,
-    };
+    use model_core::bundle::{write_bundle, Bundle, BundleContents, Manifest, TextSpec, WeightsDType};
     use model_core::models::bert::{self, BertClassifierConfig, BertConfig, BertPooling};
     use model_core::models::fusion::{FusionHeadConfig, FusionMode};
     use model_core::models::head::{ImageHeadConfig, MultiLabelHeadConfig};
     use model_core::models::resnet::{ResNetConfig, RESNET50_FEATURES};
-    use model_core::models::{
-        Classifier, FusionConfig, ImageModelConfig, ModelConfig, TextModelConfig,
-    };
+    use model_core::models::{Classifier, FusionConfig, ImageModelConfig, ModelConfig, TextModelConfig};
     use model_core::preprocess::image::{ImagePreprocessing, Normalization};
 
     let minilm = marquee_e2e::pretrained("all-MiniLM-L6-v2");
-    let genres = Bundle::read_dir(&default_bundle())
-        .expect("the default bundle")
-        .manifest
-        .genres;
+    let genres = Bundle::read_dir(&default_bundle()).expect("the default bundle").manifest.genres;
     let n = genres.len();
-    let bert_config = BertConfig::from_json(
-        &std::fs::read(minilm.join("config.json")).unwrap(),
-        "config.json",
-    )
-    .unwrap();
+    let bert_config =
+        BertConfig::from_json(&std::fs::read(minilm.join("config.json")).unwrap(), "config.json").unwrap();
     let hidden = bert_config.hidden_size;
     let config = FusionConfig {
         text: TextModelConfig::Bert(BertClassifierConfig {
@@ -392,25 +279,14 @@ fn bert_resnet50_fusion_bundle_matches_marquee_predict_in_the_browser() {
     let device = burn::tensor::Device::flex();
     device.seed(7);
     let mut model = ModelConfig::Fusion(config.clone()).init(&device);
-    let Classifier::Fusion(fusion) = &mut model else {
-        unreachable!()
-    };
-    let model_core::models::TextClassifier::Bert(text) = &mut fusion.text else {
-        unreachable!()
-    };
+    let Classifier::Fusion(fusion) = &mut model else { unreachable!() };
+    let model_core::models::TextClassifier::Bert(text) = &mut fusion.text else { unreachable!() };
     bert::load_pretrained(&mut text.bert, &minilm.join("model.safetensors")).unwrap();
     // ResNet-50 gets the parity test's formula weights (no ImageNet weights can be fetched here).
-    let model_core::models::ImageClassifier::Resnet50(resnet) = &mut fusion.image else {
-        unreachable!()
-    };
+    let model_core::models::ImageClassifier::Resnet50(resnet) = &mut fusion.image else { unreachable!() };
     let tensors = marquee_e2e::reference::resnet50_formula_tensors();
     let weights = marquee_e2e::reference::safetensors(&tensors);
-    model_core::models::resnet::load_torchvision_safetensors_bytes(
-        resnet,
-        weights,
-        "formula.safetensors",
-    )
-    .unwrap();
+    model_core::models::resnet::load_torchvision_safetensors_bytes(resnet, weights, "formula.safetensors").unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let bundle = scratch.path().join("bert-resnet50");
     let manifest = Manifest {
@@ -422,24 +298,14 @@ fn bert_resnet50_fusion_bundle_matches_marquee_predict_in_the_browser() {
         thresholds: vec![0.5; n],
         branch_thresholds: None,
         image: Some(ImagePreprocessing::new(Normalization::IMAGENET)),
-        text: Some(TextSpec::Bert {
-            file: "tokenizer.json".into(),
-            max_len: 128,
-        }),
+        text: Some(TextSpec::Bert { file: "tokenizer.json".into(), max_len: 128 }),
         dtype: WeightsDType::F16,
         parts: Default::default(),
         info: serde_json::Value::Null,
     };
     let tokenizer = std::fs::read(minilm.join("tokenizer.json")).unwrap();
-    write_bundle(
-        &model,
-        BundleContents {
-            manifest,
-            text_part: Some(("tokenizer.json".into(), tokenizer)),
-        },
-        &bundle,
-    )
-    .unwrap();
+    write_bundle(&model, BundleContents { manifest, text_part: Some(("tokenizer.json".into(), tokenizer)) }, &bundle)
+        .unwrap();
     run_browser(&bundle, false, false, 3);
     // SwiftShader runs ResNet-50 at about a minute a classification: one movie on WebGPU.
     run_browser(&bundle, true, false, 1);
@@ -457,49 +323,26 @@ fn bench_page_reports_loads_classifications_and_sizes() {
     let scratch = tempfile::tempdir().unwrap();
     let out = scratch.path().join("browser-bench.json");
     let chromium = std::env::var("MARQUEE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let config = serde_json::json!({"baseUrl": server.url, "chromium": chromium, "backends": ["cpu"], "runs": 2, "out": out});
+    let config =
+        serde_json::json!({"baseUrl": server.url, "chromium": chromium, "backends": ["cpu"], "runs": 2, "out": out});
     let table = run_node("bench.mjs", &config);
-    assert!(
-        table.contains("| cpu |"),
-        "a Markdown row for the CPU: {table}"
-    );
+    assert!(table.contains("| cpu |"), "a Markdown row for the CPU: {table}");
     let results: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let run = &results[0];
-    let wasm_bytes = std::fs::metadata(www.join("pkg/marquee_web_bg.wasm"))
-        .unwrap()
-        .len();
-    let manifest = model_core::bundle::Bundle::read_dir(&bundle)
-        .unwrap()
-        .manifest;
+    let wasm_bytes = std::fs::metadata(www.join("pkg/marquee_web_bg.wasm")).unwrap().len();
+    let manifest = model_core::bundle::Bundle::read_dir(&bundle).unwrap().manifest;
     let bundle_bytes: u64 = manifest.parts.values().map(|p| p.bytes).sum();
     for (visit, from_cache) in [("firstVisit", false), ("secondVisit", true)] {
         let report = &run[visit];
         assert_eq!(report["backend"], "cpu", "{visit}: {report}");
-        assert_eq!(
-            report["fromCache"], from_cache,
-            "{visit}: the bundle's source"
-        );
+        assert_eq!(report["fromCache"], from_cache, "{visit}: the bundle's source");
         assert_eq!(report["name"].as_str(), Some(manifest.name.as_str()));
-        assert_eq!(
-            report["wasmBytes"].as_u64(),
-            Some(wasm_bytes),
-            "{visit}: the .wasm's real size"
-        );
-        assert_eq!(
-            report["bundleBytes"].as_u64(),
-            Some(bundle_bytes),
-            "{visit}: the bundle's real size"
-        );
-        assert_eq!(
-            report["steadyMs"].as_array().map(Vec::len),
-            Some(2),
-            "{visit}: one time per run"
-        );
+        assert_eq!(report["wasmBytes"].as_u64(), Some(wasm_bytes), "{visit}: the .wasm's real size");
+        assert_eq!(report["bundleBytes"].as_u64(), Some(bundle_bytes), "{visit}: the bundle's real size");
+        assert_eq!(report["steadyMs"].as_array().map(Vec::len), Some(2), "{visit}: one time per run");
         for measure in ["wasmStartMs", "loadMs", "firstMs", "steadyMedianMs"] {
             assert!(
-                report[measure]
-                    .as_f64()
-                    .is_some_and(|ms| ms > 0.0 && ms.is_finite()),
+                report[measure].as_f64().is_some_and(|ms| ms > 0.0 && ms.is_finite()),
                 "{visit} {measure}: {report}"
             );
         }

@@ -10,22 +10,10 @@ fn two_devices_train_like_one() {
     let mut losses = Vec::new();
     for devices in ["1", "2"] {
         let run = tmp.path().join(format!("lstm-{devices}"));
-        marquee_ok(train_args(
-            "lstm",
-            &run,
-            &["--epochs", "2", "--devices", devices],
-        ));
-        losses.push(
-            run_history(&run)
-                .iter()
-                .map(|r| r["train_loss"].as_f64().unwrap())
-                .collect::<Vec<_>>(),
-        );
+        marquee_ok(train_args("lstm", &run, &["--epochs", "2", "--devices", devices]));
+        losses.push(run_history(&run).iter().map(|r| r["train_loss"].as_f64().unwrap()).collect::<Vec<_>>());
     }
     for (one, two) in losses[0].iter().zip(&losses[1]) {
-        assert!(
-            (one - two).abs() < 1e-4,
-            "1 device {one} vs 2 devices {two}"
-        );
+        assert!((one - two).abs() < 1e-4, "1 device {one} vs 2 devices {two}");
     }
 }

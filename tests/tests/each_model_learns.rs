@@ -10,60 +10,37 @@ fn train_losses(model: &str, out: &Path, extra: &[&str]) -> Vec<f64> {
     let mut extra = extra.to_vec();
     extra.extend(["--patience", "0"]);
     marquee_ok(train_args(model, out, &extra));
-    run_history(out)
-        .iter()
-        .map(|r| r["train_loss"].as_f64().unwrap())
-        .collect()
+    run_history(out).iter().map(|r| r["train_loss"].as_f64().unwrap()).collect()
 }
 
 fn assert_falls(model: &str, losses: &[f64]) {
     let (first, last) = (losses[0], *losses.last().unwrap());
-    assert!(
-        last < first,
-        "{model}: training loss must fall, got {losses:?}"
-    );
+    assert!(last < first, "{model}: training loss must fall, got {losses:?}");
 }
 
 #[test]
 fn lstm_baseline_learns() {
     let tmp = tempfile::tempdir().unwrap();
-    assert_falls(
-        "lstm",
-        &train_losses("lstm", &tmp.path().join("run"), &["--epochs", "4"]),
-    );
+    assert_falls("lstm", &train_losses("lstm", &tmp.path().join("run"), &["--epochs", "4"]));
 }
 
 #[test]
 fn glove_lstm_learns() {
     let tmp = tempfile::tempdir().unwrap();
-    assert_falls(
-        "lstm-glove",
-        &train_losses("lstm-glove", &tmp.path().join("run"), &["--epochs", "4"]),
-    );
+    assert_falls("lstm-glove", &train_losses("lstm-glove", &tmp.path().join("run"), &["--epochs", "4"]));
 }
 
 #[test]
 fn bert_learns() {
     let tmp = tempfile::tempdir().unwrap();
-    let losses = train_losses(
-        "bert",
-        &tmp.path().join("run"),
-        &["--epochs", "3", "--lr", "1e-4", "--max-len", "64"],
-    );
+    let losses = train_losses("bert", &tmp.path().join("run"), &["--epochs", "3", "--lr", "1e-4", "--max-len", "64"]);
     assert_falls("bert", &losses);
 }
 
 #[test]
 fn simple_cnn_learns() {
     let tmp = tempfile::tempdir().unwrap();
-    assert_falls(
-        "cnn",
-        &train_losses(
-            "cnn",
-            &tmp.path().join("run"),
-            &["--epochs", "3", "--max-batches", "1"],
-        ),
-    );
+    assert_falls("cnn", &train_losses("cnn", &tmp.path().join("run"), &["--epochs", "3", "--max-batches", "1"]));
 }
 
 #[test]
@@ -71,11 +48,7 @@ fn efficientnet_lite0_learns() {
     let tmp = tempfile::tempdir().unwrap();
     assert_falls(
         "efficientnet-lite0",
-        &train_losses(
-            "efficientnet-lite0",
-            &tmp.path().join("run"),
-            &["--epochs", "4"],
-        ),
+        &train_losses("efficientnet-lite0", &tmp.path().join("run"), &["--epochs", "4"]),
     );
 }
 
@@ -83,20 +56,12 @@ fn efficientnet_lite0_learns() {
 fn resnet50_learns_on_torchvision_named_weights() {
     let tmp = tempfile::tempdir().unwrap();
     let weights = tmp.path().join("resnet50-formula.safetensors");
-    std::fs::write(
-        &weights,
-        marquee_e2e::reference::safetensors(&marquee_e2e::reference::resnet50_formula_tensors()),
-    )
-    .unwrap();
+    std::fs::write(&weights, marquee_e2e::reference::safetensors(&marquee_e2e::reference::resnet50_formula_tensors()))
+        .unwrap();
     let losses = train_losses(
         "resnet50",
         &tmp.path().join("run"),
-        &[
-            "--epochs",
-            "4",
-            "--resnet-weights",
-            weights.to_str().unwrap(),
-        ],
+        &["--epochs", "4", "--resnet-weights", weights.to_str().unwrap()],
     );
     assert_falls("resnet50", &losses);
 }

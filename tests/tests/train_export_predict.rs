@@ -18,12 +18,7 @@ fn train_args(model: &str, out: &Path, extra: &[&str]) -> Vec<String> {
 }
 
 fn predict_json(bundle: &Path, poster: Option<&Path>, plot: Option<&str>) -> serde_json::Value {
-    let mut args = vec![
-        "predict".to_string(),
-        "--json".into(),
-        "--bundle".into(),
-        bundle.display().to_string(),
-    ];
+    let mut args = vec!["predict".to_string(), "--json".into(), "--bundle".into(), bundle.display().to_string()];
     if let Some(poster) = poster {
         args.extend(["--poster".into(), poster.display().to_string()]);
     }
@@ -37,10 +32,7 @@ fn assert_close(a: &[(String, f64)], b: &[(String, f64)], tolerance: f64) {
     assert_eq!(a.len(), b.len());
     for ((ga, pa), (gb, pb)) in a.iter().zip(b) {
         assert_eq!(ga, gb);
-        assert!(
-            (pa - pb).abs() <= tolerance,
-            "{ga}: {pa} vs {pb} (tolerance {tolerance})"
-        );
+        assert!((pa - pb).abs() <= tolerance, "{ga}: {pa} vs {pb} (tolerance {tolerance})");
     }
 }
 
@@ -52,19 +44,8 @@ fn fusion_trains_exports_and_predicts_the_same() {
     let fusion = tmp.path().join("fusion");
     marquee_ok(train_args("lstm", &lstm, &["--epochs", "2"]));
     // A smaller poster side than the default 224: the bundles must record it and resize to it.
-    marquee_ok(train_args(
-        "cnn",
-        &cnn,
-        &["--epochs", "1", "--image-size", "96"],
-    ));
-    let fusion_args = [
-        "--epochs",
-        "5",
-        "--text-model",
-        lstm.to_str().unwrap(),
-        "--image-model",
-        cnn.to_str().unwrap(),
-    ];
+    marquee_ok(train_args("cnn", &cnn, &["--epochs", "1", "--image-size", "96"]));
+    let fusion_args = ["--epochs", "5", "--text-model", lstm.to_str().unwrap(), "--image-model", cnn.to_str().unwrap()];
     marquee_ok(train_args("fusion", &fusion, &fusion_args));
 
     for file in [
@@ -83,73 +64,31 @@ fn fusion_trains_exports_and_predicts_the_same() {
         assert!(fusion.join(file).is_file(), "the run lacks {file}");
     }
     for bundle in [cnn.join("bundle"), fusion.join("bundle")] {
-        assert_eq!(
-            manifest(&bundle)["image"]["size"],
-            96,
-            "{} forgets --image-size",
-            bundle.display()
-        );
+        assert_eq!(manifest(&bundle)["image"]["size"], 96, "{} forgets --image-size", bundle.display());
     }
     let history = run_history(&fusion);
     let first = history.first().unwrap()["train_loss"].as_f64().unwrap();
     let last = history.last().unwrap()["train_loss"].as_f64().unwrap();
-    assert!(
-        last < first,
-        "the fusion head's loss must fall: {first} -> {last}"
-    );
+    assert!(last < first, "the fusion head's loss must fall: {first} -> {last}");
 
     let f32_bundle = tmp.path().join("export-f32");
     let f16_bundle = tmp.path().join("export-f16");
-    marquee_ok([
-        "export",
-        "--run",
-        fusion.to_str().unwrap(),
-        "--out",
-        f32_bundle.to_str().unwrap(),
-    ]);
-    marquee_ok([
-        "export",
-        "--run",
-        fusion.to_str().unwrap(),
-        "--out",
-        f16_bundle.to_str().unwrap(),
-        "--f16",
-    ]);
+    marquee_ok(["export", "--run", fusion.to_str().unwrap(), "--out", f32_bundle.to_str().unwrap()]);
+    marquee_ok(["export", "--run", fusion.to_str().unwrap(), "--out", f16_bundle.to_str().unwrap(), "--f16"]);
 
     let poster = movies_dir().join(POSTER);
     let before = predict_json(&fusion.join("bundle"), Some(&poster), Some(PLOT));
     assert_eq!(before["route"], "full");
     let expected = predicted_probabilities(&before);
-    assert_close(
-        &predicted_probabilities(&predict_json(&f32_bundle, Some(&poster), Some(PLOT))),
-        &expected,
-        1e-5,
-    );
-    assert_close(
-        &predicted_probabilities(&predict_json(&f16_bundle, Some(&poster), Some(PLOT))),
-        &expected,
-        1e-2,
-    );
-    let f16_size = std::fs::metadata(f16_bundle.join("model.safetensors"))
-        .unwrap()
-        .len();
-    let f32_size = std::fs::metadata(f32_bundle.join("model.safetensors"))
-        .unwrap()
-        .len();
-    assert!(
-        f16_size * 10 < f32_size * 6,
-        "f16 weights ({f16_size} B) must be about half of f32 ({f32_size} B)"
-    );
+    assert_close(&predicted_probabilities(&predict_json(&f32_bundle, Some(&poster), Some(PLOT))), &expected, 1e-5);
+    assert_close(&predicted_probabilities(&predict_json(&f16_bundle, Some(&poster), Some(PLOT))), &expected, 1e-2);
+    let f16_size = std::fs::metadata(f16_bundle.join("model.safetensors")).unwrap().len();
+    let f32_size = std::fs::metadata(f32_bundle.join("model.safetensors")).unwrap().len();
+    assert!(f16_size * 10 < f32_size * 6, "f16 weights ({f16_size} B) must be about half of f32 ({f32_size} B)");
 
     // Either input alone: the fusion bundle answers with the branch it has.
-    assert_eq!(
-        predict_json(&f32_bundle, None, Some(PLOT))["route"],
-        "text-branch"
-    );
-    assert_eq!(
-        predict_json(&f32_bundle, Some(&poster), None)["route"],
-        "image-branch"
-    );
+    assert_eq!(predict_json(&f32_bundle, None, Some(PLOT))["route"], "text-branch");
+    assert_eq!(predict_json(&f32_bundle, Some(&poster), None)["route"], "image-branch");
 
     // eval --json on the whole real set carries the contract's keys (the text branch keeps it
     // quick; the fusion bundle reads the same way).
@@ -165,24 +104,13 @@ fn fusion_trains_exports_and_predicts_the_same() {
         movies_dir().to_str().unwrap(),
     ]);
     let report: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
-    for key in [
-        "micro_f1",
-        "macro_f1",
-        "weighted_f1",
-        "samples_f1",
-        "hamming_loss",
-        "subset_accuracy",
-        "per_genre",
-    ] {
+    for key in ["micro_f1", "macro_f1", "weighted_f1", "samples_f1", "hamming_loss", "subset_accuracy", "per_genre"] {
         assert!(!report[key].is_null(), "eval --json lacks {key}");
     }
     assert_eq!(report["movies"], 6749);
     // The 64-movie model knows fewer genres than the real set has: the rest are reported.
     assert!(!report["unknown_genres"].as_array().unwrap().is_empty());
-    assert_eq!(
-        report["per_genre"].as_array().unwrap().len(),
-        report_genres(&lstm_bundle)
-    );
+    assert_eq!(report["per_genre"].as_array().unwrap().len(), report_genres(&lstm_bundle));
 }
 
 fn manifest(bundle: &Path) -> serde_json::Value {
@@ -202,53 +130,28 @@ fn a_killed_run_resumes_to_the_same_result() {
     let extra = ["--epochs", "3", "--patience", "0", "--max-batches", "1"];
     marquee_ok(train_args("cnn", &unbroken, &extra));
 
-    let mut child = Command::new(marquee_bin())
-        .args(train_args("cnn", &killed, &extra))
-        .spawn()
-        .unwrap();
+    let mut child = Command::new(marquee_bin()).args(train_args("cnn", &killed, &extra)).spawn().unwrap();
     let state = killed.join("checkpoint/state.json");
     let deadline = Instant::now() + Duration::from_secs(600);
     while !state.exists() {
         assert!(Instant::now() < deadline, "no checkpoint after 10 minutes");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it could be killed"
-        );
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(
-        !killed.join("bundle").exists(),
-        "the run was killed before it finished"
-    );
+    assert!(!killed.join("bundle").exists(), "the run was killed before it finished");
 
     marquee_ok(["train", "--resume", killed.to_str().unwrap()]);
     let read = |run: &Path, file: &str| -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(run.join(file)).unwrap()).unwrap()
     };
-    assert_eq!(
-        read(&killed, "thresholds.json"),
-        read(&unbroken, "thresholds.json")
-    );
-    let (a, b) = (
-        read(&killed, "test_metrics.json"),
-        read(&unbroken, "test_metrics.json"),
-    );
-    for key in [
-        "micro_f1",
-        "macro_f1",
-        "weighted_f1",
-        "samples_f1",
-        "hamming_loss",
-    ] {
+    assert_eq!(read(&killed, "thresholds.json"), read(&unbroken, "thresholds.json"));
+    let (a, b) = (read(&killed, "test_metrics.json"), read(&unbroken, "test_metrics.json"));
+    for key in ["micro_f1", "macro_f1", "weighted_f1", "samples_f1", "hamming_loss"] {
         assert_eq!(a[key], b[key], "{key} differs after resume");
     }
-    let losses = |run: &Path| -> Vec<f64> {
-        run_history(run)
-            .iter()
-            .map(|r| r["train_loss"].as_f64().unwrap())
-            .collect()
-    };
+    let losses =
+        |run: &Path| -> Vec<f64> { run_history(run).iter().map(|r| r["train_loss"].as_f64().unwrap()).collect() };
     assert_eq!(losses(&killed), losses(&unbroken));
 }

@@ -3,9 +3,7 @@
 use burn::tensor::Device;
 
 /// The compute device named on the command line.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceChoice {
     /// burn `flex`: pure-Rust CPU backend (the successor of burn-candle), always available.
@@ -27,9 +25,7 @@ impl DeviceChoice {
             .map(|index| match self {
                 DeviceChoice::Cpu => Device::flex(),
                 #[cfg(feature = "wgpu")]
-                DeviceChoice::Wgpu if count > 1 => {
-                    Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(index))
-                }
+                DeviceChoice::Wgpu if count > 1 => Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(index)),
                 #[cfg(feature = "wgpu")]
                 DeviceChoice::Wgpu => self.device(),
                 #[cfg(feature = "cuda")]

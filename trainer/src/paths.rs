@@ -9,9 +9,7 @@ pub fn cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("MARQUEE_CACHE") {
         return PathBuf::from(dir);
     }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
     home.join(".cache").join("marquee")
 }
 

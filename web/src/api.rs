@@ -36,9 +36,7 @@ fn option_value(options: &JsValue, key: &str) -> Option<JsValue> {
     if options.is_undefined() || options.is_null() {
         return None;
     }
-    Reflect::get(options, &key.into())
-        .ok()
-        .filter(|v| !v.is_undefined() && !v.is_null())
+    Reflect::get(options, &key.into()).ok().filter(|v| !v.is_undefined() && !v.is_null())
 }
 
 #[wasm_bindgen]
@@ -48,23 +46,13 @@ impl Marquee {
     /// part, caches it for offline visits and builds the model on WebGPU, or on the CPU where
     /// WebGPU is missing. `backend` may be `"auto"` (default), `"webgpu"` or `"cpu"`.
     pub async fn load(bundle_url: String, options: JsValue) -> Result<Marquee, JsError> {
-        let on_progress =
-            option_value(&options, "onProgress").and_then(|f| f.dyn_into::<Function>().ok());
-        let preference = Preference::parse(
-            option_value(&options, "backend")
-                .and_then(|b| b.as_string())
-                .as_deref(),
-        )
-        .map_err(|e| JsError::new(&e))?;
+        let on_progress = option_value(&options, "onProgress").and_then(|f| f.dyn_into::<Function>().ok());
+        let preference = Preference::parse(option_value(&options, "backend").and_then(|b| b.as_string()).as_deref())
+            .map_err(|e| JsError::new(&e))?;
         let mut progress = Progress::new(on_progress);
-        let downloaded = fetch_bundle(&bundle_url, &mut progress)
-            .await
-            .map_err(|e| JsError::new(&e))?;
-        let chosen = backend::choose(preference)
-            .await
-            .map_err(|e| JsError::new(&e))?;
-        let predictor = Predictor::new(downloaded.bundle, chosen.device)
-            .map_err(|e| JsError::new(&e.to_string()))?;
+        let downloaded = fetch_bundle(&bundle_url, &mut progress).await.map_err(|e| JsError::new(&e))?;
+        let chosen = backend::choose(preference).await.map_err(|e| JsError::new(&e))?;
+        let predictor = Predictor::new(downloaded.bundle, chosen.device).map_err(|e| JsError::new(&e.to_string()))?;
         Ok(Marquee {
             loaded: Some(Rc::new(Loaded {
                 predictor,
@@ -76,9 +64,7 @@ impl Marquee {
     }
 
     fn loaded(&self) -> Result<&Rc<Loaded>, JsError> {
-        self.loaded
-            .as_ref()
-            .ok_or_else(|| JsError::new("this classifier was disposed; load it again"))
+        self.loaded.as_ref().ok_or_else(|| JsError::new("this classifier was disposed; load it again"))
     }
 
     /// `"webgpu"` or `"cpu"`.
@@ -115,9 +101,7 @@ impl Marquee {
     #[wasm_bindgen(getter)]
     pub fn reads(&self) -> Result<JsValue, JsError> {
         let predictor = &self.loaded()?.predictor;
-        to_js(
-            &serde_json::json!({"poster": predictor.image.is_some(), "plot": predictor.text.is_some()}),
-        )
+        to_js(&serde_json::json!({"poster": predictor.image.is_some(), "plot": predictor.text.is_some()}))
     }
 
     /// The manifest's provenance (`info`: data, split, commit, metrics).
@@ -132,8 +116,7 @@ impl Marquee {
     pub fn classify(&self, poster: Option<Uint8Array>, plot: Option<String>) -> Promise {
         let loaded = self.loaded.clone();
         future_to_promise(async move {
-            let loaded =
-                loaded.ok_or_else(|| js_error("this classifier was disposed; load it again"))?;
+            let loaded = loaded.ok_or_else(|| js_error("this classifier was disposed; load it again"))?;
             let poster = match poster {
                 Some(array) => {
                     check_poster_size(array.length() as usize).map_err(|e| js_error(&e))?;
@@ -143,26 +126,13 @@ impl Marquee {
             };
             let predictor = &loaded.predictor;
             let inputs = predictor
-                .prepare(
-                    poster.as_deref().map(|bytes| (bytes, "the poster")),
-                    plot.as_deref(),
-                )
+                .prepare(poster.as_deref().map(|bytes| (bytes, "the poster")), plot.as_deref())
                 .map_err(|e| js_error(&e.to_string()))?;
-            let (logits, route) = predictor
-                .logits(&inputs)
-                .map_err(|e| js_error(&e.to_string()))?;
-            let data = Predictor::probabilities(logits)
-                .into_data_async()
-                .await
-                .map_err(|e| {
-                    js_error(&format!(
-                        "reading the result back from the {} backend: {e:?}",
-                        loaded.backend
-                    ))
-                })?;
-            let probabilities = data
-                .try_to_vec::<f32>()
-                .map_err(|e| js_error(&format!("{e:?}")))?;
+            let (logits, route) = predictor.logits(&inputs).map_err(|e| js_error(&e.to_string()))?;
+            let data = Predictor::probabilities(logits).into_data_async().await.map_err(|e| {
+                js_error(&format!("reading the result back from the {} backend: {e:?}", loaded.backend))
+            })?;
+            let probabilities = data.try_to_vec::<f32>().map_err(|e| js_error(&format!("{e:?}")))?;
             to_js(&predictor.answers(&probabilities, route)).map_err(JsValue::from)
         })
     }
@@ -179,7 +149,5 @@ fn js_error(message: &str) -> JsValue {
 
 /// Plain JavaScript objects and arrays (not `Map`s).
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| JsError::new(&e.to_string()))
+    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| JsError::new(&e.to_string()))
 }

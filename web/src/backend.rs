@@ -26,9 +26,7 @@ impl Preference {
             "auto" => Ok(Self::Auto),
             "webgpu" => Ok(Self::WebGpu),
             "cpu" => Ok(Self::Cpu),
-            other => Err(format!(
-                "unknown backend \"{other}\": use \"auto\", \"webgpu\" or \"cpu\""
-            )),
+            other => Err(format!("unknown backend \"{other}\": use \"auto\", \"webgpu\" or \"cpu\"")),
         }
     }
 }
@@ -50,20 +48,12 @@ thread_local! {
 
 /// Picks the device for `preference`.
 pub async fn choose(preference: Preference) -> Result<Chosen, String> {
-    let cpu = |reason: Option<String>| Chosen {
-        device: Device::flex(),
-        name: "cpu",
-        fallback_reason: reason,
-    };
+    let cpu = |reason: Option<String>| Chosen { device: Device::flex(), name: "cpu", fallback_reason: reason };
     if preference == Preference::Cpu {
         return Ok(cpu(None));
     }
     match webgpu().await {
-        Ok(device) => Ok(Chosen {
-            device,
-            name: "webgpu",
-            fallback_reason: None,
-        }),
+        Ok(device) => Ok(Chosen { device, name: "webgpu", fallback_reason: None }),
         Err(reason) if preference == Preference::Auto => Ok(cpu(Some(reason))),
         Err(reason) => Err(format!("WebGPU is not available: {reason}")),
     }
@@ -82,8 +72,7 @@ async fn webgpu() -> Result<Device, String> {
 /// initialises burn's runtime and checks it with a small computation read back asynchronously.
 async fn init_webgpu() -> Result<Device, String> {
     let global = js_sys::global();
-    let navigator =
-        Reflect::get(&global, &"navigator".into()).map_err(|_| "no navigator".to_string())?;
+    let navigator = Reflect::get(&global, &"navigator".into()).map_err(|_| "no navigator".to_string())?;
     let gpu = Reflect::get(&navigator, &"gpu".into()).unwrap_or(JsValue::UNDEFINED);
     if gpu.is_undefined() || gpu.is_null() {
         return Err("this browser has no navigator.gpu".into());
@@ -92,23 +81,13 @@ async fn init_webgpu() -> Result<Device, String> {
         .ok()
         .and_then(|f| f.dyn_into().ok())
         .ok_or("navigator.gpu.requestAdapter is missing")?;
-    let promise: Promise = request
-        .call0(&gpu)
-        .map_err(describe)?
-        .dyn_into()
-        .map_err(describe)?;
+    let promise: Promise = request.call0(&gpu).map_err(describe)?.dyn_into().map_err(describe)?;
     let adapter = JsFuture::from(promise).await.map_err(describe)?;
     if adapter.is_null() || adapter.is_undefined() {
         return Err("the browser offers no WebGPU adapter".into());
     }
-    let device = Device::wgpu_options()
-        .init_async()
-        .await
-        .map_err(|e| format!("burn's wgpu runtime: {e}"))?;
-    let check = Tensor::<1>::from_floats([1.0, 2.0, 3.0], &device)
-        .sum()
-        .into_data_async()
-        .await;
+    let device = Device::wgpu_options().init_async().await.map_err(|e| format!("burn's wgpu runtime: {e}"))?;
+    let check = Tensor::<1>::from_floats([1.0, 2.0, 3.0], &device).sum().into_data_async().await;
     match check.map(|data| data.try_to_vec::<f32>()) {
         Ok(Ok(values)) if values == [6.0] => Ok(device),
         other => Err(format!("a test computation on WebGPU failed: {other:?}")),

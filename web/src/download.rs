@@ -8,9 +8,7 @@ use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
 use model_core::bundle::{sha256_hex, Bundle, Manifest, MANIFEST};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{
-    Cache, CacheStorage, ReadableStreamDefaultReader, Request, RequestCache, RequestInit, Response,
-};
+use web_sys::{Cache, CacheStorage, ReadableStreamDefaultReader, Request, RequestCache, RequestInit, Response};
 
 use crate::backend::describe;
 use crate::bundle_base;
@@ -36,11 +34,7 @@ pub struct Progress {
 impl Progress {
     /// Progress reported to `callback`, if any.
     pub fn new(callback: Option<Function>) -> Self {
-        Self {
-            callback,
-            loaded: 0,
-            total: 0,
-        }
+        Self { callback, loaded: 0, total: 0 }
     }
 
     fn report(&self, part: &str, from_cache: bool) {
@@ -85,15 +79,10 @@ pub async fn fetch_bundle(url: &str, progress: &mut Progress) -> Result<Download
         }
         Err(network) => match cached(cache.as_ref(), &manifest_url).await {
             Some(bytes) => bytes,
-            None => {
-                return Err(format!(
-                    "cannot download the bundle manifest {manifest_url}: {network}"
-                ))
-            }
+            None => return Err(format!("cannot download the bundle manifest {manifest_url}: {network}")),
         },
     };
-    let manifest: Manifest =
-        Bundle::parse_manifest(&manifest_bytes, &base).map_err(|e| e.to_string())?;
+    let manifest: Manifest = Bundle::parse_manifest(&manifest_bytes, &base).map_err(|e| e.to_string())?;
     progress.total = manifest.parts.values().map(|p| p.bytes).sum();
     progress.report(MANIFEST, false);
     let mut parts = BTreeMap::new();
@@ -101,10 +90,7 @@ pub async fn fetch_bundle(url: &str, progress: &mut Progress) -> Result<Download
     for (name, entry) in &manifest.parts {
         let part_url = format!("{base}{name}");
         let key = format!("{part_url}?sha256={}", entry.sha256);
-        let bytes = match cached(cache.as_ref(), &key)
-            .await
-            .filter(|b| sha256_hex(b) == entry.sha256)
-        {
+        let bytes = match cached(cache.as_ref(), &key).await.filter(|b| sha256_hex(b) == entry.sha256) {
             Some(bytes) => {
                 progress.loaded += bytes.len() as u64;
                 progress.report(name, true);
@@ -134,17 +120,11 @@ pub async fn fetch_bundle(url: &str, progress: &mut Progress) -> Result<Download
         parts.insert(name.clone(), bytes);
     }
     let bundle = Bundle::from_parts(&base, manifest, parts).map_err(|e| e.to_string())?;
-    Ok(Downloaded {
-        bundle,
-        from_cache: all_cached,
-    })
+    Ok(Downloaded { bundle, from_cache: all_cached })
 }
 
 /// Fetches `url` whole, reporting each chunk to `progress` under the part's name.
-async fn fetch_bytes(
-    url: &str,
-    mut progress: Option<(&mut Progress, &str)>,
-) -> Result<Vec<u8>, String> {
+async fn fetch_bytes(url: &str, mut progress: Option<(&mut Progress, &str)>) -> Result<Vec<u8>, String> {
     let init = RequestInit::new();
     init.set_cache(RequestCache::NoCache);
     let request = Request::new_with_str_and_init(url, &init).map_err(describe)?;
@@ -159,25 +139,17 @@ async fn fetch_bytes(
     let Some(body) = response.body() else {
         return Ok(Vec::new());
     };
-    let reader: ReadableStreamDefaultReader = body
-        .get_reader()
-        .dyn_into()
-        .map_err(|o: js_sys::Object| describe(o.into()))?;
+    let reader: ReadableStreamDefaultReader =
+        body.get_reader().dyn_into().map_err(|o: js_sys::Object| describe(o.into()))?;
     let mut bytes = Vec::new();
     loop {
-        let chunk = JsFuture::from(reader.read())
-            .await
-            .map_err(|e| format!("download of {url} broke off: {}", describe(e)))?;
-        if Reflect::get(&chunk, &"done".into())
-            .map(|d| d.is_truthy())
-            .unwrap_or(true)
-        {
+        let chunk =
+            JsFuture::from(reader.read()).await.map_err(|e| format!("download of {url} broke off: {}", describe(e)))?;
+        if Reflect::get(&chunk, &"done".into()).map(|d| d.is_truthy()).unwrap_or(true) {
             break;
         }
-        let value: Uint8Array = Reflect::get(&chunk, &"value".into())
-            .map_err(describe)?
-            .dyn_into()
-            .map_err(describe)?;
+        let value: Uint8Array =
+            Reflect::get(&chunk, &"value".into()).map_err(describe)?.dyn_into().map_err(describe)?;
         let start = bytes.len();
         bytes.resize(start + value.length() as usize, 0);
         value.copy_to(&mut bytes[start..]);
@@ -191,15 +163,8 @@ async fn fetch_bytes(
 
 /// Cache Storage, where the page may use it (secure contexts); `None` elsewhere.
 async fn open_cache() -> Option<Cache> {
-    let caches: CacheStorage = Reflect::get(&js_sys::global(), &"caches".into())
-        .ok()?
-        .dyn_into()
-        .ok()?;
-    JsFuture::from(caches.open(CACHE_NAME))
-        .await
-        .ok()?
-        .dyn_into()
-        .ok()
+    let caches: CacheStorage = Reflect::get(&js_sys::global(), &"caches".into()).ok()?.dyn_into().ok()?;
+    JsFuture::from(caches.open(CACHE_NAME)).await.ok()?.dyn_into().ok()
 }
 
 async fn cached(cache: Option<&Cache>, key: &str) -> Option<Vec<u8>> {

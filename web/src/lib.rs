@@ -60,10 +60,7 @@ mod tests {
     fn bundle_urls_resolve_to_their_folder() {
         assert_eq!(bundle_base("models/default"), "models/default/");
         assert_eq!(bundle_base("models/default/"), "models/default/");
-        assert_eq!(
-            bundle_base("https://x.org/b/manifest.json"),
-            "https://x.org/b/"
-        );
+        assert_eq!(bundle_base("https://x.org/b/manifest.json"), "https://x.org/b/");
         assert_eq!(bundle_base(" m/ "), "m/");
     }
 
@@ -71,10 +68,7 @@ mod tests {
     fn empty_and_huge_posters_are_refused_before_decoding() {
         assert!(check_poster_size(0).unwrap_err().contains("empty"));
         let huge = check_poster_size(20 * 1000 * 1000).unwrap_err();
-        assert!(
-            huge.contains("20.0 MB") && huge.contains("limit is 10 MB"),
-            "{huge}"
-        );
+        assert!(huge.contains("20.0 MB") && huge.contains("limit is 10 MB"), "{huge}");
         assert!(check_poster_size(200_000).is_ok());
     }
 }

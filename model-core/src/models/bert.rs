@@ -8,10 +8,7 @@
 use std::path::Path;
 
 use burn::module::Module;
-use burn::nn::{
-    Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear,
-    LinearConfig,
-};
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::store::{KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor};
@@ -82,17 +79,12 @@ impl BertConfig {
 
     /// Reads and checks a HuggingFace `config.json`.
     pub fn from_json(bytes: &[u8], name: &str) -> Result<Self> {
-        let config: Self = serde_json::from_slice(bytes).map_err(|e| Error::Config {
-            name: name.into(),
-            reason: e.to_string(),
-        })?;
+        let config: Self =
+            serde_json::from_slice(bytes).map_err(|e| Error::Config { name: name.into(), reason: e.to_string() })?;
         if config.hidden_act != "gelu" {
             return Err(Error::Config {
                 name: name.into(),
-                reason: format!(
-                    "hidden_act '{}' is not supported (only gelu)",
-                    config.hidden_act
-                ),
+                reason: format!("hidden_act '{}' is not supported (only gelu)", config.hidden_act),
             });
         }
         if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
@@ -110,17 +102,12 @@ impl BertConfig {
     /// Builds an encoder with freshly initialised weights.
     pub fn init(&self, device: &Device) -> BertModel {
         let h = self.hidden_size;
-        let norm = || {
-            LayerNormConfig::new(h)
-                .with_epsilon(self.layer_norm_eps)
-                .init(device)
-        };
+        let norm = || LayerNormConfig::new(h).with_epsilon(self.layer_norm_eps).init(device);
         let dropout = || DropoutConfig::new(self.hidden_dropout_prob).init();
         BertModel {
             embeddings: BertEmbeddings {
                 word_embeddings: EmbeddingConfig::new(self.vocab_size, h).init(device),
-                position_embeddings: EmbeddingConfig::new(self.max_position_embeddings, h)
-                    .init(device),
+                position_embeddings: EmbeddingConfig::new(self.max_position_embeddings, h).init(device),
                 token_type_embeddings: EmbeddingConfig::new(self.type_vocab_size, h).init(device),
                 layer_norm: norm(),
                 dropout: dropout(),
@@ -170,9 +157,7 @@ impl BertEmbeddings {
     fn forward(&self, ids: Tensor<2, Int>) -> Tensor<3> {
         let [batch, len] = ids.dims();
         let device = ids.device();
-        let positions = Tensor::<1, Int>::arange(0..len as i64, &device)
-            .reshape([1, len])
-            .expand([batch, len]);
+        let positions = Tensor::<1, Int>::arange(0..len as i64, &device).reshape([1, len]).expand([batch, len]);
         let segments = Tensor::<2, Int>::zeros([batch, len], &device);
         let sum = self.word_embeddings.forward(ids)
             + self.position_embeddings.forward(positions)
@@ -195,16 +180,12 @@ impl BertSelfAttention {
     fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
         let [batch, len, hidden] = x.dims();
         let head_dim = hidden / self.heads;
-        let split = |t: Tensor<3>| {
-            t.reshape([batch, len, self.heads, head_dim])
-                .swap_dims(1, 2)
-        };
+        let split = |t: Tensor<3>| t.reshape([batch, len, self.heads, head_dim]).swap_dims(1, 2);
         let q = split(ops::linear(&self.query, x.clone()));
         let k = split(ops::linear(&self.key, x.clone()));
         let v = split(ops::linear(&self.value, x));
         // Products over all heads at once, reading the heads' strided views in place.
-        let scores =
-            ops::matmul(q, k.swap_dims(2, 3)).div_scalar((head_dim as f64).sqrt()) + mask_bias;
+        let scores = ops::matmul(q, k.swap_dims(2, 3)).div_scalar((head_dim as f64).sqrt()) + mask_bias;
         let context = ops::matmul(softmax(scores, 3), v);
         context.swap_dims(1, 2).reshape([batch, len, hidden])
     }
@@ -220,8 +201,7 @@ pub struct BertOutput {
 
 impl BertOutput {
     fn forward(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
-        self.layer_norm
-            .forward(self.dropout.forward(ops::linear(&self.dense, x)) + residual)
+        self.layer_norm.forward(self.dropout.forward(ops::linear(&self.dense, x)) + residual)
     }
 }
 
@@ -274,14 +254,9 @@ impl BertModel {
     pub fn forward(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<3> {
         let [batch, len] = ids.dims();
         // Padding gets a large negative bias so softmax gives it no weight.
-        let mask_bias = (mask.neg() + 1.0)
-            .mul_scalar(-1e9)
-            .reshape([batch, 1, 1, len]);
+        let mask_bias = (mask.neg() + 1.0).mul_scalar(-1e9).reshape([batch, 1, 1, len]);
         let x = self.embeddings.forward(ids);
-        self.encoder
-            .layer
-            .iter()
-            .fold(x, |x, layer| layer.forward(x, mask_bias.clone()))
+        self.encoder.layer.iter().fold(x, |x, layer| layer.forward(x, mask_bias.clone()))
     }
 }
 
@@ -295,10 +270,7 @@ pub fn load_pretrained(model: &mut BertModel, weights: &Path) -> Result<()> {
 
 /// [`load_pretrained`] from bytes in memory; `name` names them in errors.
 pub fn load_pretrained_bytes(model: &mut BertModel, bytes: Vec<u8>, name: &str) -> Result<()> {
-    let fail = |reason: String| Error::Weights {
-        file: name.to_string(),
-        reason,
-    };
+    let fail = |reason: String| Error::Weights { file: name.to_string(), reason };
     let remapper = KeyRemapper::from_patterns(vec![
         (r"^bert\.", ""),
         (r"\.LayerNorm\.", ".layer_norm."),
@@ -311,9 +283,7 @@ pub fn load_pretrained_bytes(model: &mut BertModel, bytes: Vec<u8>, name: &str) 
         .with_regex(r"^(bert\.)?(embeddings|encoder)\.")
         .skip_enum_variants(true)
         .allow_partial(true);
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| fail(e.to_string()))?;
+    let result = model.load_from(&mut store).map_err(|e| fail(e.to_string()))?;
     super::check_applied(&result, &[], name)
 }
 
@@ -393,17 +363,9 @@ impl BertClassifier {
 }
 
 /// The mean of `tokens` over positions where `mask` is 1.
-pub fn masked_mean(
-    tokens: Tensor<3>,
-    mask: Tensor<2>,
-    batch: usize,
-    len: usize,
-    hidden: usize,
-) -> Tensor<2> {
+pub fn masked_mean(tokens: Tensor<3>, mask: Tensor<2>, batch: usize, len: usize, hidden: usize) -> Tensor<2> {
     let weights = mask.reshape([batch, len, 1]);
-    let summed = (tokens * weights.clone())
-        .sum_dim(1)
-        .reshape([batch, hidden]);
+    let summed = (tokens * weights.clone()).sum_dim(1).reshape([batch, hidden]);
     let counts = weights.sum_dim(1).reshape([batch, 1]).clamp_min(1.0);
     summed / counts
 }
@@ -429,13 +391,9 @@ mod tests {
         // (384 * 384 + 384, which the checkpoint does not ship) the usual 22.7M.
         assert_eq!(encoder.num_params(), 22_565_376);
         assert_eq!(encoder.num_params() + 384 * 384 + 384, 22_713_216);
-        let classifier = BertClassifierConfig {
-            bert: config,
-            num_genres: 20,
-            pooling: BertPooling::Mean,
-            dropout: 0.1,
-        }
-        .init(&device);
+        let classifier =
+            BertClassifierConfig { bert: config, num_genres: 20, pooling: BertPooling::Mean, dropout: 0.1 }
+                .init(&device);
         let ids = Tensor::<2, Int>::zeros([2, 7], &device);
         let mask = Tensor::<2>::ones([2, 7], &device);
         assert_eq!(classifier.forward(ids, mask).dims(), [2, 20]);
@@ -443,14 +401,10 @@ mod tests {
 
     #[test]
     fn config_errors_name_the_file() {
-        let err = BertConfig::from_json(b"{}", "cfg.json")
-            .unwrap_err()
-            .to_string();
+        let err = BertConfig::from_json(b"{}", "cfg.json").unwrap_err().to_string();
         assert!(err.starts_with("config cfg.json: missing field"), "{err}");
         let relu = MINILM_CONFIG.replace("\"gelu\"", "\"relu\"");
-        let err = BertConfig::from_json(relu.as_bytes(), "cfg.json")
-            .unwrap_err()
-            .to_string();
+        let err = BertConfig::from_json(relu.as_bytes(), "cfg.json").unwrap_err().to_string();
         assert!(err.contains("hidden_act 'relu' is not supported"), "{err}");
     }
 
@@ -459,10 +413,7 @@ mod tests {
         let device = Device::flex();
         let tokens = Tensor::<3>::from_floats([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]], &device);
         let mask = Tensor::<2>::from_floats([[1.0, 1.0, 0.0]], &device);
-        let mean = masked_mean(tokens, mask, 1, 3, 2)
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
+        let mean = masked_mean(tokens, mask, 1, 3, 2).into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(mean, vec![2.0, 3.0]);
     }
 }

@@ -70,14 +70,7 @@ impl EfficientNetConfig {
     }
 }
 
-fn conv(
-    input: usize,
-    output: usize,
-    kernel: usize,
-    stride: usize,
-    groups: usize,
-    device: &Device,
-) -> Conv2d {
+fn conv(input: usize, output: usize, kernel: usize, stride: usize, groups: usize, device: &Device) -> Conv2d {
     Conv2dConfig::new([input, output], [kernel, kernel])
         .with_stride([stride, stride])
         .with_groups(groups)
@@ -87,9 +80,7 @@ fn conv(
 }
 
 fn norm(channels: usize, device: &Device) -> BatchNorm {
-    BatchNormConfig::new(channels)
-        .with_epsilon(BN_EPSILON)
-        .init(device)
+    BatchNormConfig::new(channels).with_epsilon(BN_EPSILON).init(device)
 }
 
 /// Applies `conv` and then `bn` with TensorFlow "SAME" padding: the total padding that keeps
@@ -99,14 +90,7 @@ fn same_conv(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     let (kernel, stride) = (conv.kernel_size[0], conv.stride[0]);
     let total = |size: usize| ((size.div_ceil(stride) - 1) * stride + kernel).saturating_sub(size);
     let (ph, pw) = (total(height), total(width));
-    let x = if ph + pw == 0 {
-        x
-    } else {
-        x.pad(
-            (pw / 2, pw - pw / 2, ph / 2, ph - ph / 2),
-            PadMode::Constant(0.0),
-        )
-    };
+    let x = if ph + pw == 0 { x } else { x.pad((pw / 2, pw - pw / 2, ph / 2, ph - ph / 2), PadMode::Constant(0.0)) };
     ops::conv2d_batch_norm(conv, bn, x)
 }
 
@@ -124,14 +108,7 @@ pub struct MbConv {
 }
 
 impl MbConv {
-    fn new(
-        input: usize,
-        output: usize,
-        expand: usize,
-        kernel: usize,
-        stride: usize,
-        device: &Device,
-    ) -> Self {
+    fn new(input: usize, output: usize, expand: usize, kernel: usize, stride: usize, device: &Device) -> Self {
         let mid = input * expand;
         let expanded = expand != 1;
         Self {
@@ -196,10 +173,7 @@ impl EfficientNet {
     pub fn freeze_backbone(mut self) -> Self {
         self.conv_stem = self.conv_stem.freeze();
         self.bn0 = self.bn0.freeze();
-        self.blocks = std::mem::take(&mut self.blocks)
-            .into_iter()
-            .map(Module::freeze)
-            .collect();
+        self.blocks = std::mem::take(&mut self.blocks).into_iter().map(Module::freeze).collect();
         self.conv_head = self.conv_head.freeze();
         self.bn1 = self.bn1.freeze();
         self
@@ -212,14 +186,9 @@ impl EfficientNet {
 /// (`_blocks.1._expand_conv` -> `blocks.1.expand_conv`); nothing else changes.
 pub fn load_pretrained(model: &mut EfficientNet, weights: &Path) -> Result<()> {
     let name = weights.display().to_string();
-    let fail = |reason: String| Error::Weights {
-        file: name.clone(),
-        reason,
-    };
+    let fail = |reason: String| Error::Weights { file: name.clone(), reason };
     if !weights.is_file() {
-        return Err(fail(
-            "file not found (run scripts/fetch-pretrained.sh)".into(),
-        ));
+        return Err(fail("file not found (run scripts/fetch-pretrained.sh)".into()));
     }
     let backbone: &[&str] = &["conv_stem.", "bn0.", "blocks.", "conv_head.", "bn1."];
     let with_fc: &[&str] = &["conv_stem.", "bn0.", "blocks.", "conv_head.", "bn1.", "fc."];
@@ -228,16 +197,13 @@ pub fn load_pretrained(model: &mut EfficientNet, weights: &Path) -> Result<()> {
     } else {
         (r"^(conv_stem|bn0|blocks|conv_head|bn1)\.", backbone)
     };
-    let remapper =
-        KeyRemapper::from_patterns(vec![(r"(^|\.)_", "$1")]).map_err(|e| fail(e.to_string()))?;
+    let remapper = KeyRemapper::from_patterns(vec![(r"(^|\.)_", "$1")]).map_err(|e| fail(e.to_string()))?;
     let mut store = PytorchStore::from_file(weights)
         .remap(remapper)
         .with_regex(pattern)
         .skip_enum_variants(true)
         .allow_partial(true);
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| fail(e.to_string()))?;
+    let result = model.load_from(&mut store).map_err(|e| fail(e.to_string()))?;
     super::check_applied(&result, scope, &name)
 }
 
@@ -249,11 +215,8 @@ mod tests {
     #[test]
     fn parameter_count_with_imagenet_head_is_4_65m() {
         let device = Device::flex();
-        let model = EfficientNetConfig {
-            head: ImageHeadConfig::Imagenet { classes: 1000 },
-            freeze_backbone: false,
-        }
-        .init(&device);
+        let model = EfficientNetConfig { head: ImageHeadConfig::Imagenet { classes: 1000 }, freeze_backbone: false }
+            .init(&device);
         // PyTorch's count for the same state dict (the reference script): 4,652,008.
         assert_eq!(parameter_count(&model), 4_652_008);
     }
@@ -263,18 +226,9 @@ mod tests {
         let device = Device::flex();
         let bn = norm(1, &device);
         let stride2 = conv(1, 1, 3, 2, 1, &device);
-        assert_eq!(
-            same_conv(&stride2, &bn, Tensor::zeros([1, 1, 224, 224], &device)).dims(),
-            [1, 1, 112, 112]
-        );
-        assert_eq!(
-            same_conv(&stride2, &bn, Tensor::zeros([1, 1, 7, 9], &device)).dims(),
-            [1, 1, 4, 5]
-        );
+        assert_eq!(same_conv(&stride2, &bn, Tensor::zeros([1, 1, 224, 224], &device)).dims(), [1, 1, 112, 112]);
+        assert_eq!(same_conv(&stride2, &bn, Tensor::zeros([1, 1, 7, 9], &device)).dims(), [1, 1, 4, 5]);
         let k5 = conv(1, 1, 5, 1, 1, &device);
-        assert_eq!(
-            same_conv(&k5, &bn, Tensor::zeros([1, 1, 14, 14], &device)).dims(),
-            [1, 1, 14, 14]
-        );
+        assert_eq!(same_conv(&k5, &bn, Tensor::zeros([1, 1, 14, 14], &device)).dims(), [1, 1, 14, 14]);
     }
 }

@@ -60,10 +60,7 @@ impl FusionHeadConfig {
     pub fn init(&self, device: &Device) -> FusionHead {
         let linear = |i, o| LinearConfig::new(i, o).init(device);
         let (gate, output_input) = match self.mode {
-            FusionMode::Gmu => (
-                Some(linear(self.text_input + self.image_input, self.hidden)),
-                self.hidden,
-            ),
+            FusionMode::Gmu => (Some(linear(self.text_input + self.image_input, self.hidden)), self.hidden),
             _ => (None, 2 * self.hidden),
         };
         FusionHead {
@@ -92,19 +89,12 @@ impl FusionHead {
     pub fn forward(&self, text: Tensor<2>, image: Tensor<2>) -> Tensor<2> {
         match &self.gate {
             None => {
-                let t = self
-                    .dropout
-                    .forward(relu(ops::linear(&self.text_projection, text)));
-                let v = self
-                    .dropout
-                    .forward(relu(ops::linear(&self.image_projection, image)));
+                let t = self.dropout.forward(relu(ops::linear(&self.text_projection, text)));
+                let v = self.dropout.forward(relu(ops::linear(&self.image_projection, image)));
                 ops::linear(&self.output, Tensor::cat(vec![t, v], 1))
             }
             Some(gate) => {
-                let z = ops::sigmoid(ops::linear(
-                    gate,
-                    Tensor::cat(vec![text.clone(), image.clone()], 1),
-                ));
+                let z = ops::sigmoid(ops::linear(gate, Tensor::cat(vec![text.clone(), image.clone()], 1)));
                 let t = ops::tanh(ops::linear(&self.text_projection, text));
                 let v = ops::tanh(ops::linear(&self.image_projection, image));
                 let h = z.clone() * t + (z.neg() + 1.0) * v;
@@ -131,10 +121,7 @@ mod tests {
         };
         let head = config.init(&device);
         assert_eq!(head.num_params(), 2 * (20 * 128 + 128) + 256 * 20 + 20);
-        let out = head.forward(
-            Tensor::zeros([4, 20], &device),
-            Tensor::zeros([4, 20], &device),
-        );
+        let out = head.forward(Tensor::zeros([4, 20], &device), Tensor::zeros([4, 20], &device));
         assert_eq!(out.dims(), [4, 20]);
     }
 
@@ -150,14 +137,8 @@ mod tests {
             num_genres: 20,
         };
         let head = config.init(&device);
-        let out = head.forward(
-            Tensor::ones([2, 384], &device),
-            Tensor::ones([2, 1280], &device),
-        );
+        let out = head.forward(Tensor::ones([2, 384], &device), Tensor::ones([2, 1280], &device));
         assert_eq!(out.dims(), [2, 20]);
-        assert_eq!(
-            head.num_params(),
-            384 * 128 + 128 + 1280 * 128 + 128 + (384 + 1280) * 128 + 128 + 128 * 20 + 20
-        );
+        assert_eq!(head.num_params(), 384 * 128 + 128 + 1280 * 128 + 128 + (384 + 1280) * 128 + 128 + 128 * 20 + 20);
     }
 }

@@ -23,12 +23,7 @@ pub struct MultiLabelHeadConfig {
 impl MultiLabelHeadConfig {
     /// The design's head: `input -> 1024 -> 128 -> num_genres`.
     pub fn design(input: usize, num_genres: usize, dropout: f64) -> Self {
-        Self {
-            input,
-            hidden: vec![1024, 128],
-            num_genres,
-            dropout,
-        }
+        Self { input, hidden: vec![1024, 128], num_genres, dropout }
     }
 
     /// Builds the head with freshly initialised weights.
@@ -37,10 +32,7 @@ impl MultiLabelHeadConfig {
         widths.extend(&self.hidden);
         widths.push(self.num_genres);
         MultiLabelHead {
-            layers: widths
-                .windows(2)
-                .map(|w| LinearConfig::new(w[0], w[1]).init(device))
-                .collect(),
+            layers: widths.windows(2).map(|w| LinearConfig::new(w[0], w[1]).init(device)).collect(),
             dropout: DropoutConfig::new(self.dropout).init(),
         }
     }
@@ -57,17 +49,14 @@ impl MultiLabelHead {
     /// Genre logits `[batch, genres]` from features `[batch, input]`.
     pub fn forward(&self, features: Tensor<2>) -> Tensor<2> {
         let last = self.layers.len() - 1;
-        self.layers
-            .iter()
-            .enumerate()
-            .fold(features, |x, (i, layer)| {
-                let x = crate::ops::linear(layer, x);
-                if i < last {
-                    self.dropout.forward(relu(x))
-                } else {
-                    x
-                }
-            })
+        self.layers.iter().enumerate().fold(features, |x, (i, layer)| {
+            let x = crate::ops::linear(layer, x);
+            if i < last {
+                self.dropout.forward(relu(x))
+            } else {
+                x
+            }
+        })
     }
 }
 
@@ -108,9 +97,7 @@ impl ImageHeadConfig {
     /// Builds the head for features of width `input`.
     pub fn init(&self, input: usize, device: &Device) -> ImageHead {
         match self {
-            ImageHeadConfig::Imagenet { classes } => {
-                ImageHead::Linear(LinearConfig::new(input, *classes).init(device))
-            }
+            ImageHeadConfig::Imagenet { classes } => ImageHead::Linear(LinearConfig::new(input, *classes).init(device)),
             ImageHeadConfig::MultiLabel(config) => ImageHead::MultiLabel(config.init(device)),
         }
     }
@@ -124,13 +111,7 @@ mod tests {
     fn design_head_shape_and_count() {
         let device = Device::flex();
         let head = MultiLabelHeadConfig::design(2048, 20, 0.5).init(&device);
-        assert_eq!(
-            head.forward(Tensor::zeros([3, 2048], &device)).dims(),
-            [3, 20]
-        );
-        assert_eq!(
-            head.num_params(),
-            2048 * 1024 + 1024 + 1024 * 128 + 128 + 128 * 20 + 20
-        );
+        assert_eq!(head.forward(Tensor::zeros([3, 2048], &device)).dims(), [3, 20]);
+        assert_eq!(head.num_params(), 2048 * 1024 + 1024 + 1024 * 128 + 128 + 128 * 20 + 20);
     }
 }

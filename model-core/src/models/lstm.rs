@@ -5,8 +5,7 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{
-    BiLstm, BiLstmConfig, Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig,
-    Lstm, LstmConfig,
+    BiLstm, BiLstmConfig, Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig, Lstm, LstmConfig,
 };
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -52,12 +51,7 @@ impl LstmClassifierConfig {
     /// The design's GloVe LSTM: `embedding_dim`-d GloVe embeddings, two 128-unit layers,
     /// dropout 0.5.
     pub fn glove(num_genres: usize, vocab_size: usize, embedding_dim: usize) -> Self {
-        Self {
-            embedding_dim,
-            layers: 2,
-            dropout: 0.5,
-            ..Self::baseline(num_genres, vocab_size)
-        }
+        Self { embedding_dim, layers: 2, dropout: 0.5, ..Self::baseline(num_genres, vocab_size) }
     }
 
     /// Builds the model with freshly initialised weights.
@@ -65,23 +59,11 @@ impl LstmClassifierConfig {
         let directions = if self.bidirectional { 2 } else { 1 };
         let layers = (0..self.layers.max(1))
             .map(|i| {
-                let input = if i == 0 {
-                    self.embedding_dim
-                } else {
-                    self.hidden * directions
-                };
+                let input = if i == 0 { self.embedding_dim } else { self.hidden * directions };
                 if self.bidirectional {
-                    LstmLayer::Bi(
-                        BiLstmConfig::new(input, self.hidden, true)
-                            .with_batch_first(true)
-                            .init(device),
-                    )
+                    LstmLayer::Bi(BiLstmConfig::new(input, self.hidden, true).with_batch_first(true).init(device))
                 } else {
-                    LstmLayer::Uni(
-                        LstmConfig::new(input, self.hidden, true)
-                            .with_batch_first(true)
-                            .init(device),
-                    )
+                    LstmLayer::Uni(LstmConfig::new(input, self.hidden, true).with_batch_first(true).init(device))
                 }
             })
             .collect();
@@ -137,23 +119,14 @@ impl LstmClassifier {
         }
         let [batch, _, width] = x.dims();
         let lengths = mask.sum_dim(1).int();
-        let last_index = (lengths - 1)
-            .clamp_min(0)
-            .reshape([batch, 1, 1])
-            .expand([batch, 1, width]);
+        let last_index = (lengths - 1).clamp_min(0).reshape([batch, 1, 1]).expand([batch, 1, width]);
         let forward_state = x.clone().gather(1, last_index).reshape([batch, width]);
         match &self.layers[last] {
             LstmLayer::Uni(_) => forward_state,
             LstmLayer::Bi(_) => {
                 let half = width / 2;
                 let first = x.narrow(1, 0, 1).reshape([batch, width]);
-                Tensor::cat(
-                    vec![
-                        forward_state.narrow(1, 0, half),
-                        first.narrow(1, half, half),
-                    ],
-                    1,
-                )
+                Tensor::cat(vec![forward_state.narrow(1, 0, half), first.narrow(1, half, half)], 1)
             }
         }
     }
@@ -219,10 +192,7 @@ pub fn load_glove(
 ) -> Result<(Vec<f32>, GloveCoverage)> {
     use std::io::BufRead;
     let name = path.display().to_string();
-    let fail = |reason: String| Error::Weights {
-        file: name.clone(),
-        reason,
-    };
+    let fail = |reason: String| Error::Weights { file: name.clone(), reason };
     let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
     let mut dim = 0usize;
     let mut found: std::collections::HashMap<u32, Vec<f32>> = std::collections::HashMap::new();
@@ -240,11 +210,7 @@ pub fn load_glove(
                 return Err(fail(format!("line {}: no vector", number + 1)));
             }
         } else if values.len() != dim {
-            return Err(fail(format!(
-                "line {}: {} values, expected {dim}",
-                number + 1,
-                values.len()
-            )));
+            return Err(fail(format!("line {}: {} values, expected {dim}", number + 1, values.len())));
         }
         if id <= crate::preprocess::text::UNK_ID || found.contains_key(&id) {
             continue;
@@ -261,26 +227,18 @@ pub fn load_glove(
     }
     let mut state = seed ^ 0x5851_f42d_4c95_7f2d;
     let mut random = move || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
     };
     let mut table = Vec::with_capacity(vocab.len() * dim);
     for id in 0..vocab.len() as u32 {
         match found.get(&id) {
             Some(vector) => table.extend_from_slice(vector),
-            None if id == crate::preprocess::text::PAD_ID => {
-                table.extend(std::iter::repeat_n(0.0, dim))
-            }
+            None if id == crate::preprocess::text::PAD_ID => table.extend(std::iter::repeat_n(0.0, dim)),
             None => table.extend((0..dim).map(|_| random())),
         }
     }
-    let coverage = GloveCoverage {
-        dim,
-        found: found.len(),
-        words: vocab.len().saturating_sub(2),
-    };
+    let coverage = GloveCoverage { dim, found: found.len(), words: vocab.len().saturating_sub(2) };
     Ok((table, coverage))
 }
 
@@ -289,12 +247,8 @@ mod tests {
     use super::*;
 
     fn inputs(device: &Device) -> (Tensor<2, Int>, Tensor<2>) {
-        let ids =
-            Tensor::<2, Int>::from_data(TensorData::new(vec![5i64, 6, 7, 8, 0, 0], [2, 3]), device);
-        let mask = Tensor::<2>::from_data(
-            TensorData::new(vec![1.0f32, 1.0, 1.0, 1.0, 0.0, 0.0], [2, 3]),
-            device,
-        );
+        let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![5i64, 6, 7, 8, 0, 0], [2, 3]), device);
+        let mask = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 1.0, 1.0, 1.0, 0.0, 0.0], [2, 3]), device);
         (ids, mask)
     }
 
@@ -314,22 +268,13 @@ mod tests {
     #[test]
     fn glove_bidirectional_shapes_and_frozen_embeddings() {
         let device = Device::flex();
-        let config = LstmClassifierConfig {
-            bidirectional: true,
-            ..LstmClassifierConfig::glove(20, 50, 16)
-        };
-        let model = config
-            .init(&device)
-            .with_embeddings(vec![0.5; 50 * 16], true)
-            .unwrap();
+        let config = LstmClassifierConfig { bidirectional: true, ..LstmClassifierConfig::glove(20, 50, 16) };
+        let model = config.init(&device).with_embeddings(vec![0.5; 50 * 16], true).unwrap();
         let (ids, mask) = inputs(&device);
         assert_eq!(model.feature_dim(), 256);
         assert_eq!(model.features(ids, mask).dims(), [2, 256]);
         assert!(!model.embedding.weight.is_require_grad());
-        assert!(config
-            .init(&device)
-            .with_embeddings(vec![0.0; 3], false)
-            .is_err());
+        assert!(config.init(&device).with_embeddings(vec![0.0; 3], false).is_err());
     }
 
     #[test]
@@ -337,17 +282,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("glove.txt");
         std::fs::write(&path, "the 0.1 0.2 0.3\ncat -1 0 1\nzebra 9 9 9\n").unwrap();
-        let vocab =
-            crate::preprocess::text::WordVocab::build(["the cat sat", "the dog"], 1, 100, 10);
+        let vocab = crate::preprocess::text::WordVocab::build(["the cat sat", "the dog"], 1, 100, 10);
         let (table, coverage) = load_glove(&path, &vocab, 1).unwrap();
-        assert_eq!(
-            coverage,
-            GloveCoverage {
-                dim: 3,
-                found: 2,
-                words: 4
-            }
-        );
+        assert_eq!(coverage, GloveCoverage { dim: 3, found: 2, words: 4 });
         assert_eq!(table.len(), vocab.len() * 3);
         assert_eq!(&table[..3], &[0.0, 0.0, 0.0], "<pad> is zero");
         let row = |w: &str| &table[vocab.id(w) as usize * 3..][..3];
@@ -356,35 +293,19 @@ mod tests {
         assert!(row("dog").iter().all(|v| v.abs() <= 0.1) && row("dog").iter().any(|v| *v != 0.0));
         std::fs::write(&path, "the 0.1 0.2\ncat 1\n").unwrap();
         let err = load_glove(&path, &vocab, 1).unwrap_err().to_string();
-        assert!(
-            err.contains("glove.txt: line 2: 1 values, expected 2"),
-            "{err}"
-        );
+        assert!(err.contains("glove.txt: line 2: 1 values, expected 2"), "{err}");
     }
 
     #[test]
     fn padding_does_not_change_a_text_s_features() {
         let device = Device::flex();
         let model = LstmClassifierConfig::baseline(4, 20).init(&device);
-        let short_ids =
-            Tensor::<2, Int>::from_data(TensorData::new(vec![3i64, 4], [1, 2]), &device);
+        let short_ids = Tensor::<2, Int>::from_data(TensorData::new(vec![3i64, 4], [1, 2]), &device);
         let short_mask = Tensor::<2>::ones([1, 2], &device);
-        let padded_ids =
-            Tensor::<2, Int>::from_data(TensorData::new(vec![3i64, 4, 0, 0], [1, 4]), &device);
-        let padded_mask = Tensor::<2>::from_data(
-            TensorData::new(vec![1.0f32, 1.0, 0.0, 0.0], [1, 4]),
-            &device,
-        );
-        let a = model
-            .features(short_ids, short_mask)
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
-        let b = model
-            .features(padded_ids, padded_mask)
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
+        let padded_ids = Tensor::<2, Int>::from_data(TensorData::new(vec![3i64, 4, 0, 0], [1, 4]), &device);
+        let padded_mask = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 1.0, 0.0, 0.0], [1, 4]), &device);
+        let a = model.features(short_ids, short_mask).into_data().try_to_vec::<f32>().unwrap();
+        let b = model.features(padded_ids, padded_mask).into_data().try_to_vec::<f32>().unwrap();
         for (x, y) in a.iter().zip(&b) {
             assert!((x - y).abs() < 1e-6);
         }

@@ -86,19 +86,11 @@ impl ImageModelConfig {
             ImageModelConfig::SimpleCnn(c) => ImageClassifier::SimpleCnn(c.init(device)),
             ImageModelConfig::Resnet50(c) => {
                 let model = c.init(device);
-                ImageClassifier::Resnet50(if c.freeze_backbone {
-                    model.freeze_backbone()
-                } else {
-                    model
-                })
+                ImageClassifier::Resnet50(if c.freeze_backbone { model.freeze_backbone() } else { model })
             }
             ImageModelConfig::EfficientnetLite0(c) => {
                 let model = c.init(device);
-                ImageClassifier::EfficientnetLite0(if c.freeze_backbone {
-                    model.freeze_backbone()
-                } else {
-                    model
-                })
+                ImageClassifier::EfficientnetLite0(if c.freeze_backbone { model.freeze_backbone() } else { model })
             }
         }
     }
@@ -252,18 +244,8 @@ pub struct FusionClassifier {
 
 impl FusionClassifier {
     /// Fuses two branches (frozen here) with a head reading them as `mode` says.
-    pub fn new(
-        text: TextClassifier,
-        image: ImageClassifier,
-        head: FusionHead,
-        mode: FusionMode,
-    ) -> Self {
-        Self {
-            text: text.freeze(),
-            image: image.freeze(),
-            head,
-            mode,
-        }
+    pub fn new(text: TextClassifier, image: ImageClassifier, head: FusionHead, mode: FusionMode) -> Self {
+        Self { text: text.freeze(), image: image.freeze(), head, mode }
     }
 
     /// What the head reads from the text branch: its logits or its pooled features.
@@ -310,14 +292,8 @@ impl Classifier {
                 None => m.forward(images()),
             },
             Classifier::Fusion(m) => {
-                let t = batch
-                    .text_cached
-                    .clone()
-                    .unwrap_or_else(|| m.text_output(text()));
-                let v = batch
-                    .image_cached
-                    .clone()
-                    .unwrap_or_else(|| m.image_output(images()));
+                let t = batch.text_cached.clone().unwrap_or_else(|| m.text_output(text()));
+                let v = batch.image_cached.clone().unwrap_or_else(|| m.image_output(images()));
                 m.head.forward(t, v)
             }
         }
@@ -340,15 +316,9 @@ pub fn parameter_count<M: ModuleSnapshot>(model: &M) -> usize {
 /// were missing or wrong, so nothing is silently left half-loaded. Only the model's tensors
 /// whose path starts with one of `scope` must be loaded (empty: all of them).
 pub(crate) fn check_applied(result: &ApplyResult, scope: &[&str], file: &str) -> Result<()> {
-    let fail = |reason: String| Error::Weights {
-        file: file.to_string(),
-        reason,
-    };
+    let fail = |reason: String| Error::Weights { file: file.to_string(), reason };
     if let Some(error) = result.errors.first() {
-        return Err(fail(format!(
-            "{error} ({} tensor error(s) in all)",
-            result.errors.len()
-        )));
+        return Err(fail(format!("{error} ({} tensor error(s) in all)", result.errors.len())));
     }
     let missing: Vec<&str> = result
         .missing
@@ -356,18 +326,10 @@ pub(crate) fn check_applied(result: &ApplyResult, scope: &[&str], file: &str) ->
         .map(|(path, _)| path.as_str())
         .filter(|path| scope.is_empty() || scope.iter().any(|prefix| path.starts_with(prefix)))
         .collect();
-    let scope = if scope.is_empty() {
-        "the model".to_string()
-    } else {
-        scope.join(", ")
-    };
+    let scope = if scope.is_empty() { "the model".to_string() } else { scope.join(", ") };
     if !missing.is_empty() {
         let names: Vec<&str> = missing.iter().take(5).copied().collect();
-        return Err(fail(format!(
-            "{} tensor(s) of {scope} missing, e.g. {}",
-            missing.len(),
-            names.join(", ")
-        )));
+        return Err(fail(format!("{} tensor(s) of {scope} missing, e.g. {}", missing.len(), names.join(", "))));
     }
     if result.applied.is_empty() {
         return Err(fail(format!("no tensor matched {scope}")));

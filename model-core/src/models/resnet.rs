@@ -11,9 +11,7 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
-use burn::store::{
-    KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
-};
+use burn::store::{KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -39,11 +37,7 @@ pub struct ResNetConfig {
 impl ResNetConfig {
     /// ResNet-50 with `head`.
     pub fn resnet50(head: ImageHeadConfig) -> Self {
-        Self {
-            blocks: [3, 4, 6, 3],
-            head,
-            freeze_backbone: true,
-        }
+        Self { blocks: [3, 4, 6, 3], head, freeze_backbone: true }
     }
 
     /// Builds the model with freshly initialised weights.
@@ -54,12 +48,7 @@ impl ResNetConfig {
             let stride = if index == 0 { 1 } else { 2 };
             (0..self.blocks[index])
                 .map(|block| {
-                    let b = Bottleneck::new(
-                        in_channels,
-                        width,
-                        if block == 0 { stride } else { 1 },
-                        device,
-                    );
+                    let b = Bottleneck::new(in_channels, width, if block == 0 { stride } else { 1 }, device);
                     in_channels = width * 4;
                     b
                 })
@@ -83,19 +72,10 @@ impl ResNetConfig {
     }
 }
 
-fn conv(
-    input: usize,
-    output: usize,
-    kernel: usize,
-    stride: usize,
-    padding: usize,
-    device: &Device,
-) -> Conv2d {
+fn conv(input: usize, output: usize, kernel: usize, stride: usize, padding: usize, device: &Device) -> Conv2d {
     Conv2dConfig::new([input, output], [kernel, kernel])
         .with_stride([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(
-            padding, padding, padding, padding,
-        ))
+        .with_padding(PaddingConfig2d::Explicit(padding, padding, padding, padding))
         .with_bias(false)
         .init(device)
 }
@@ -166,14 +146,9 @@ pub struct ResNet {
 impl ResNet {
     /// Pooled backbone features `[batch, 2048]` of ImageNet-normalised images.
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
-        let x = self
-            .maxpool
-            .forward(relu(ops::conv2d_batch_norm(&self.conv1, &self.bn1, images)));
+        let x = self.maxpool.forward(relu(ops::conv2d_batch_norm(&self.conv1, &self.bn1, images)));
         let stages = [&self.layer1, &self.layer2, &self.layer3, &self.layer4];
-        let x = stages
-            .iter()
-            .flat_map(|s| s.iter())
-            .fold(x, |x, block| block.forward(x));
+        let x = stages.iter().flat_map(|s| s.iter()).fold(x, |x, block| block.forward(x));
         self.avgpool.forward(x).flatten(1, 3)
     }
 
@@ -192,16 +167,8 @@ impl ResNet {
     pub fn freeze_backbone(mut self) -> Self {
         self.conv1 = self.conv1.freeze();
         self.bn1 = self.bn1.freeze();
-        for stage in [
-            &mut self.layer1,
-            &mut self.layer2,
-            &mut self.layer3,
-            &mut self.layer4,
-        ] {
-            *stage = std::mem::take(stage)
-                .into_iter()
-                .map(Module::freeze)
-                .collect();
+        for stage in [&mut self.layer1, &mut self.layer2, &mut self.layer3, &mut self.layer4] {
+            *stage = std::mem::take(stage).into_iter().map(Module::freeze).collect();
         }
         self
     }
@@ -222,10 +189,7 @@ fn torchvision_remapper() -> KeyRemapper {
 /// the model keeps ImageNet's classifier.
 fn torchvision_scope(model: &ResNet) -> (&'static str, &'static [&'static str]) {
     if matches!(model.fc, ImageHead::Linear(_)) {
-        (
-            r"^(conv1|bn1|layer\d|fc)\.",
-            &["conv1.", "bn1.", "layer", "fc."],
-        )
+        (r"^(conv1|bn1|layer\d|fc)\.", &["conv1.", "bn1.", "layer", "fc."])
     } else {
         (r"^(conv1|bn1|layer\d)\.", &["conv1.", "bn1.", "layer"])
     }
@@ -236,10 +200,7 @@ fn torchvision_scope(model: &ResNet) -> (&'static str, &'static [&'static str]) 
 /// ImageNet's. A missing or mis-shaped tensor is an error naming the file and the tensor.
 pub fn load_torchvision(model: &mut ResNet, weights: &Path) -> Result<()> {
     let name = weights.display().to_string();
-    let fail = |reason: String| Error::Weights {
-        file: name.clone(),
-        reason,
-    };
+    let fail = |reason: String| Error::Weights { file: name.clone(), reason };
     if !weights.is_file() {
         return Err(fail("file not found".into()));
     }
@@ -252,29 +213,21 @@ pub fn load_torchvision(model: &mut ResNet, weights: &Path) -> Result<()> {
             .with_regex(pattern)
             .skip_enum_variants(true)
             .allow_partial(true);
-        model
-            .load_from(&mut store)
-            .map_err(|e| fail(e.to_string()))?
+        model.load_from(&mut store).map_err(|e| fail(e.to_string()))?
     } else {
         let mut store = PytorchStore::from_file(weights)
             .remap(torchvision_remapper())
             .with_regex(pattern)
             .skip_enum_variants(true)
             .allow_partial(true);
-        model
-            .load_from(&mut store)
-            .map_err(|e| fail(e.to_string()))?
+        model.load_from(&mut store).map_err(|e| fail(e.to_string()))?
     };
     super::check_applied(&result, scope, &name)
 }
 
 /// Loads torchvision-named tensors already in safetensors bytes (used by the parity test and
 /// by converters).
-pub fn load_torchvision_safetensors_bytes(
-    model: &mut ResNet,
-    bytes: Vec<u8>,
-    name: &str,
-) -> Result<()> {
+pub fn load_torchvision_safetensors_bytes(model: &mut ResNet, bytes: Vec<u8>, name: &str) -> Result<()> {
     let (pattern, scope) = torchvision_scope(model);
     let mut store = SafetensorsStore::from_bytes(Some(bytes))
         .with_from_adapter(PyTorchToBurnAdapter)
@@ -282,10 +235,8 @@ pub fn load_torchvision_safetensors_bytes(
         .with_regex(pattern)
         .skip_enum_variants(true)
         .allow_partial(true);
-    let result = model.load_from(&mut store).map_err(|e| Error::Weights {
-        file: name.to_string(),
-        reason: e.to_string(),
-    })?;
+    let result =
+        model.load_from(&mut store).map_err(|e| Error::Weights { file: name.to_string(), reason: e.to_string() })?;
     super::check_applied(&result, scope, name)
 }
 
@@ -297,17 +248,14 @@ mod tests {
     #[test]
     fn resnet50_parameter_count_with_imagenet_head_is_25_6m() {
         let device = Device::flex();
-        let model =
-            ResNetConfig::resnet50(ImageHeadConfig::Imagenet { classes: 1000 }).init(&device);
+        let model = ResNetConfig::resnet50(ImageHeadConfig::Imagenet { classes: 1000 }).init(&device);
         assert_eq!(parameter_count(&model), 25_557_032);
     }
 
     #[test]
     fn design_head_shapes() {
         let device = Device::flex();
-        let head = ImageHeadConfig::MultiLabel(super::super::head::MultiLabelHeadConfig::design(
-            2048, 20, 0.5,
-        ));
+        let head = ImageHeadConfig::MultiLabel(super::super::head::MultiLabelHeadConfig::design(2048, 20, 0.5));
         let model = ResNetConfig::resnet50(head).init(&device).freeze_backbone();
         let images = Tensor::<4>::zeros([1, 3, 64, 64], &device);
         assert_eq!(model.forward(images).dims(), [1, 20]);

@@ -5,9 +5,7 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
-use burn::nn::{
-    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
-};
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -36,11 +34,7 @@ fn default_dropout() -> f64 {
 impl SimpleCnnConfig {
     /// The design's SimpleCNN for `num_genres` genres.
     pub fn new(num_genres: usize) -> Self {
-        Self {
-            num_genres,
-            channels: default_channels(),
-            dropout: default_dropout(),
-        }
+        Self { num_genres, channels: default_channels(), dropout: default_dropout() }
     }
 
     /// Builds the model with freshly initialised weights.
@@ -81,9 +75,7 @@ pub struct ConvBlock {
 
 impl ConvBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.pool.forward(relu(crate::ops::conv2d_batch_norm(
-            &self.conv, &self.norm, x,
-        )))
+        self.pool.forward(relu(crate::ops::conv2d_batch_norm(&self.conv, &self.norm, x)))
     }
 }
 

@@ -22,11 +22,7 @@ pub trait CpuOps: Backend {
     /// An element-wise function.
     fn marquee_unary(x: FloatTensor<Self>, op: Unary) -> FloatTensor<Self>;
     /// `grad * f'(x)`, from what [`Unary::backward_from_output`] says is saved.
-    fn marquee_unary_backward(
-        saved: FloatTensor<Self>,
-        grad: FloatTensor<Self>,
-        op: Unary,
-    ) -> FloatTensor<Self>;
+    fn marquee_unary_backward(saved: FloatTensor<Self>, grad: FloatTensor<Self>, op: Unary) -> FloatTensor<Self>;
     /// The LSTM recurrence over projected inputs `[batch, len, 4h]` with hidden weights
     /// `[h, 4h]`: the hidden states `[batch, len, h]`.
     fn marquee_lstm(projected: FloatTensor<Self>, w_hh: FloatTensor<Self>) -> FloatTensor<Self>;
@@ -49,17 +45,12 @@ pub trait CpuOps: Backend {
 /// Whether `tensor` is f32 and densely fills its whole buffer from offset 0 (so it may be
 /// written in place when no one else holds it).
 fn dense_f32(tensor: &FlexTensor) -> bool {
-    tensor.dtype() == DType::F32
-        && tensor.layout().contiguous_offsets() == Some((0, tensor.storage::<f32>().len()))
+    tensor.dtype() == DType::F32 && tensor.layout().contiguous_offsets() == Some((0, tensor.storage::<f32>().len()))
 }
 
 /// A new contiguous f32 tensor of `shape` holding `values`.
 fn from_values(values: Vec<f32>, shape: burn::backend::Shape) -> FlexTensor {
-    FlexTensor::new(
-        Bytes::from_elems(values),
-        Layout::contiguous(shape),
-        DType::F32,
-    )
+    FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(shape), DType::F32)
 }
 
 /// The values of an f32 tensor in row-major order (copied only when not contiguous).
@@ -86,10 +77,7 @@ mod blas {
         let mut offsets = vec![layout.start_offset()];
         for dim in 0..rank - 2 {
             let stride = strides[dim] as usize;
-            offsets = offsets
-                .iter()
-                .flat_map(|&o| (0..shape[dim]).map(move |i| o + i * stride))
-                .collect();
+            offsets = offsets.iter().flat_map(|&o| (0..shape[dim]).map(move |i| o + i * stride)).collect();
         }
         let operand = Strided {
             data: tensor.storage::<f32>(),
@@ -104,20 +92,9 @@ mod blas {
 
     /// The product through OpenBLAS, reading views in place where it can.
     pub fn matmul(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
-        let lhs = if strided(&lhs).is_some() {
-            lhs
-        } else {
-            lhs.to_contiguous()
-        };
-        let rhs = if strided(&rhs).is_some() {
-            rhs
-        } else {
-            rhs.to_contiguous()
-        };
-        let (a, b) = (
-            strided(&lhs).expect("contiguous"),
-            strided(&rhs).expect("contiguous"),
-        );
+        let lhs = if strided(&lhs).is_some() { lhs } else { lhs.to_contiguous() };
+        let rhs = if strided(&rhs).is_some() { rhs } else { rhs.to_contiguous() };
+        let (a, b) = (strided(&lhs).expect("contiguous"), strided(&rhs).expect("contiguous"));
         let mut shape = lhs.layout().shape().clone();
         let rank = shape.num_dims();
         shape[rank - 1] = b.cols;
@@ -162,17 +139,13 @@ impl CpuOps for Flex {
                 Unary::Exp => Flex::float_mul(grad, saved),
                 Unary::Tanh => {
                     let square = Flex::float_mul(saved.clone(), saved);
-                    Flex::float_mul(
-                        grad,
-                        Flex::float_add_scalar(Flex::float_neg(square), 1.0f32.into()),
-                    )
+                    Flex::float_mul(grad, Flex::float_add_scalar(Flex::float_neg(square), 1.0f32.into()))
                 }
                 Unary::Sigmoid => Flex::sigmoid_backward(saved, grad),
                 Unary::Gelu => Flex::gelu_backward(saved, grad),
                 Unary::Relu6 => {
                     // 1 strictly inside (0, 6), else 0: sign(y) * sign(6 - y) for y in [0, 6].
-                    let upper =
-                        Flex::float_add_scalar(Flex::float_neg(saved.clone()), 6.0f32.into());
+                    let upper = Flex::float_add_scalar(Flex::float_neg(saved.clone()), 6.0f32.into());
                     let inside = Flex::float_mul(Flex::float_sign(saved), Flex::float_sign(upper));
                     Flex::float_mul(grad, inside)
                 }
@@ -193,19 +166,12 @@ impl CpuOps for Flex {
         Self::marquee_lstm_forward(projected, w_hh).0
     }
 
-    fn marquee_lstm_forward(
-        projected: FlexTensor,
-        w_hh: FlexTensor,
-    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+    fn marquee_lstm_forward(projected: FlexTensor, w_hh: FlexTensor) -> (FlexTensor, FlexTensor, FlexTensor) {
         let [batch, len, h] = lstm_dims(&projected, &w_hh);
         let (projected, w_hh) = (contiguous_f32(projected), contiguous_f32(w_hh));
         let out = recurrence::forward(f32s(&projected), f32s(&w_hh), batch, len, h);
         let state = |values| from_values(values, [batch, len, h].into());
-        (
-            state(out.hidden),
-            from_values(out.gates, [batch, len, 4 * h].into()),
-            state(out.cells),
-        )
+        (state(out.hidden), from_values(out.gates, [batch, len, 4 * h].into()), state(out.cells))
     }
 
     fn marquee_lstm_backward(
@@ -217,24 +183,10 @@ impl CpuOps for Flex {
     ) -> (FlexTensor, FlexTensor) {
         let [batch, len, h] = lstm_dims(&gates, &w_hh);
         let values = |t: FlexTensor| f32s(&contiguous_f32(t)).to_vec();
-        let saved = recurrence::Forward {
-            hidden: values(hidden),
-            gates: values(gates),
-            cells: values(cells),
-        };
+        let saved = recurrence::Forward { hidden: values(hidden), gates: values(gates), cells: values(cells) };
         let w_hh = contiguous_f32(w_hh);
-        let grads = recurrence::backward(
-            f32s(&contiguous_f32(grad)),
-            &saved,
-            f32s(&w_hh),
-            batch,
-            len,
-            h,
-        );
-        (
-            from_values(grads.projected, [batch, len, 4 * h].into()),
-            from_values(grads.w_hh, [h, 4 * h].into()),
-        )
+        let grads = recurrence::backward(f32s(&contiguous_f32(grad)), &saved, f32s(&w_hh), batch, len, h);
+        (from_values(grads.projected, [batch, len, 4 * h].into()), from_values(grads.w_hh, [h, 4 * h].into()))
     }
 }
 
@@ -244,14 +196,8 @@ impl CpuOps for Flex {
 /// When the shapes or dtypes do not fit (the callers in [`super`] check them first).
 fn lstm_dims(gates: &FlexTensor, w_hh: &FlexTensor) -> [usize; 3] {
     let (g, w) = (gates.layout().shape(), w_hh.layout().shape());
-    assert!(
-        gates.dtype() == DType::F32 && w_hh.dtype() == DType::F32,
-        "the LSTM kernel runs in f32"
-    );
-    assert!(
-        g.num_dims() == 3 && w.num_dims() == 2 && g[2] == w[1] && w[1] == 4 * w[0],
-        "LSTM shapes {g:?} and {w:?}"
-    );
+    assert!(gates.dtype() == DType::F32 && w_hh.dtype() == DType::F32, "the LSTM kernel runs in f32");
+    assert!(g.num_dims() == 3 && w.num_dims() == 2 && g[2] == w[1] && w[1] == 4 * w[0], "LSTM shapes {g:?} and {w:?}");
     [g[0], g[1], w[0]]
 }
 
@@ -269,21 +215,13 @@ impl<B: Backend + CpuOps> Backward<B, 2> for MatmulBackward {
     /// the left does).
     type State = (Option<FloatTensor<B>>, Option<FloatTensor<B>>);
 
-    fn backward(
-        self,
-        ops: Ops<Self::State, 2>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
         let [lhs_node, rhs_node] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
         let (lhs, rhs) = ops.state;
         if let Some(node) = lhs_node {
             let rhs = rhs.expect("kept for the left gradient");
-            grads.register::<B>(
-                node.id,
-                B::marquee_matmul(grad.clone(), B::float_transpose(rhs)),
-            );
+            grads.register::<B>(node.id, B::marquee_matmul(grad.clone(), B::float_transpose(rhs)));
         }
         if let Some(node) = rhs_node {
             let lhs = lhs.expect("kept for the right gradient");
@@ -299,12 +237,7 @@ struct UnaryBackward;
 impl<B: Backend + CpuOps> Backward<B, 1> for UnaryBackward {
     type State = (FloatTensor<B>, Unary);
 
-    fn backward(
-        self,
-        ops: Ops<Self::State, 1>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
         let [node] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
         let (saved, op) = ops.state;
@@ -320,19 +253,9 @@ struct LstmBackward;
 
 impl<B: Backend + CpuOps> Backward<B, 2> for LstmBackward {
     /// Hidden states, activated gates, cell states and the hidden weights.
-    type State = (
-        FloatTensor<B>,
-        FloatTensor<B>,
-        FloatTensor<B>,
-        FloatTensor<B>,
-    );
+    type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
 
-    fn backward(
-        self,
-        ops: Ops<Self::State, 2>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
         let [projected_node, w_hh_node] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
         let (hidden, gates, cells, w_hh) = ops.state;
@@ -349,37 +272,22 @@ impl<B: Backend + CpuOps> Backward<B, 2> for LstmBackward {
 impl<B: Backend + CpuOps, C: CheckpointStrategy> CpuOps for Autodiff<B, C> {
     fn marquee_matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
         let (lhs_tracked, rhs_tracked) = (lhs.is_tracked(), rhs.is_tracked());
-        match MatmulBackward
-            .prepare::<C>([lhs.node(), rhs.node()])
-            .compute_bound()
-            .stateful()
-        {
+        match MatmulBackward.prepare::<C>([lhs.node(), rhs.node()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let (l, r) = (lhs.primitive().clone(), rhs.primitive().clone());
                 let out = B::marquee_matmul(l.clone(), r.clone());
                 prep.finish((rhs_tracked.then_some(l), lhs_tracked.then_some(r)), out)
             }
-            OpsKind::UnTracked(prep) => prep.finish(B::marquee_matmul(
-                lhs.into_primitive(),
-                rhs.into_primitive(),
-            )),
+            OpsKind::UnTracked(prep) => prep.finish(B::marquee_matmul(lhs.into_primitive(), rhs.into_primitive())),
         }
     }
 
     fn marquee_unary(x: FloatTensor<Self>, op: Unary) -> FloatTensor<Self> {
-        match UnaryBackward
-            .prepare::<C>([x.node()])
-            .compute_bound()
-            .stateful()
-        {
+        match UnaryBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let input = x.primitive().clone();
                 let out = B::marquee_unary(input.clone(), op);
-                let saved = if op.backward_from_output() {
-                    out.clone()
-                } else {
-                    input
-                };
+                let saved = if op.backward_from_output() { out.clone() } else { input };
                 prep.finish((saved, op), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::marquee_unary(x.into_primitive(), op)),
@@ -387,34 +295,18 @@ impl<B: Backend + CpuOps, C: CheckpointStrategy> CpuOps for Autodiff<B, C> {
     }
 
     /// The derivative itself is not differentiated again (no second derivatives).
-    fn marquee_unary_backward(
-        saved: FloatTensor<Self>,
-        grad: FloatTensor<Self>,
-        op: Unary,
-    ) -> FloatTensor<Self> {
-        Self::from_inner(B::marquee_unary_backward(
-            Self::inner(saved),
-            Self::inner(grad),
-            op,
-        ))
+    fn marquee_unary_backward(saved: FloatTensor<Self>, grad: FloatTensor<Self>, op: Unary) -> FloatTensor<Self> {
+        Self::from_inner(B::marquee_unary_backward(Self::inner(saved), Self::inner(grad), op))
     }
 
     fn marquee_lstm(projected: FloatTensor<Self>, w_hh: FloatTensor<Self>) -> FloatTensor<Self> {
-        match LstmBackward
-            .prepare::<C>([projected.node(), w_hh.node()])
-            .compute_bound()
-            .stateful()
-        {
+        match LstmBackward.prepare::<C>([projected.node(), w_hh.node()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let w = w_hh.primitive().clone();
-                let (hidden, gates, cells) =
-                    B::marquee_lstm_forward(projected.primitive().clone(), w.clone());
+                let (hidden, gates, cells) = B::marquee_lstm_forward(projected.primitive().clone(), w.clone());
                 prep.finish((hidden.clone(), gates, cells, w), hidden)
             }
-            OpsKind::UnTracked(prep) => prep.finish(B::marquee_lstm(
-                projected.into_primitive(),
-                w_hh.into_primitive(),
-            )),
+            OpsKind::UnTracked(prep) => prep.finish(B::marquee_lstm(projected.into_primitive(), w_hh.into_primitive())),
         }
     }
 
@@ -423,13 +315,8 @@ impl<B: Backend + CpuOps, C: CheckpointStrategy> CpuOps for Autodiff<B, C> {
         projected: FloatTensor<Self>,
         w_hh: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let (hidden, gates, cells) =
-            B::marquee_lstm_forward(Self::inner(projected), Self::inner(w_hh));
-        (
-            Self::from_inner(hidden),
-            Self::from_inner(gates),
-            Self::from_inner(cells),
-        )
+        let (hidden, gates, cells) = B::marquee_lstm_forward(Self::inner(projected), Self::inner(w_hh));
+        (Self::from_inner(hidden), Self::from_inner(gates), Self::from_inner(cells))
     }
 
     /// Untracked (no second derivatives).

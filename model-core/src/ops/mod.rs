@@ -39,10 +39,7 @@ pub fn matmul<const D: usize>(lhs: Tensor<D>, rhs: Tensor<D>) -> Tensor<D> {
     if !on_cpu(&lhs) || D < 2 || l[..D - 2] != r[..D - 2] {
         return lhs.matmul(rhs);
     }
-    Tensor::from_dispatch(<Dispatch as CpuOps>::marquee_matmul(
-        lhs.into_dispatch(),
-        rhs.into_dispatch(),
-    ))
+    Tensor::from_dispatch(<Dispatch as CpuOps>::marquee_matmul(lhs.into_dispatch(), rhs.into_dispatch()))
 }
 
 /// `x W + b` of a burn [`Linear`] layer over the last dimension of `x`, as one 2-D product
@@ -108,10 +105,7 @@ fn pointwise(conv: &Conv2d) -> bool {
         && conv.stride == [1, 1]
         && conv.dilation == [1, 1]
         && conv.groups == 1
-        && matches!(
-            conv.padding,
-            PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
-        )
+        && matches!(conv.padding, PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0))
 }
 
 /// A burn [`Conv2d`] over `x` `[batch, in, h, w]`; a 1x1 convolution runs on the CPU as one
@@ -123,11 +117,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     }
     let [batch, channels, height, width] = x.dims();
     let outputs = conv.weight.dims()[0];
-    let weight = conv
-        .weight
-        .val()
-        .reshape([1, outputs, channels])
-        .expand([batch, outputs, channels]);
+    let weight = conv.weight.val().reshape([1, outputs, channels]).expand([batch, outputs, channels]);
     let product = matmul(weight, x.reshape([batch, channels, height * width]));
     let product = match &conv.bias {
         Some(bias) => product + bias.val().reshape([1, outputs, 1]),
@@ -141,8 +131,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 /// `s = gamma / sqrt(var + eps)`): one pass over the activations instead of two.
 pub fn conv2d_batch_norm(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     // Folding computes new weights from the old: only where neither they nor BatchNorm train.
-    let training =
-        x.device().is_autodiff() && (bn.training.is_enabled() || conv.weight.is_require_grad());
+    let training = x.device().is_autodiff() && (bn.training.is_enabled() || conv.weight.is_require_grad());
     if training || !on_cpu(&x) {
         return bn.forward(conv2d(conv, x));
     }
@@ -153,9 +142,7 @@ pub fn conv2d_batch_norm(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<
         None => Tensor::zeros([outputs], &scale.device()),
     };
     let mut folded = conv.clone();
-    folded.bias = Some(Param::from_tensor(
-        (bias - bn.running_mean.value()) * scale.clone() + bn.beta.val(),
-    ));
+    folded.bias = Some(Param::from_tensor((bias - bn.running_mean.value()) * scale.clone() + bn.beta.val()));
     folded.weight = Param::from_tensor(conv.weight.val() * scale.reshape([outputs, 1, 1, 1]));
     conv2d(&folded, x)
 }
@@ -201,26 +188,9 @@ pub fn bilstm(layer: &BiLstm, x: Tensor<3>) -> Tensor<3> {
 /// [`lstm`] reading `x` from its first step to its last, whatever `layer.reverse` says.
 fn lstm_forwards(layer: &Lstm, x: Tensor<3>) -> Tensor<3> {
     let forget = layer.forget_gate.as_ref().expect("checked by plain_lstm");
-    let gates = [
-        &layer.input_gate,
-        forget,
-        &layer.cell_gate,
-        &layer.output_gate,
-    ];
-    let w_ih = Tensor::cat(
-        gates
-            .iter()
-            .map(|g| g.input_transform.weight.val())
-            .collect(),
-        1,
-    );
-    let w_hh = Tensor::cat(
-        gates
-            .iter()
-            .map(|g| g.hidden_transform.weight.val())
-            .collect(),
-        1,
-    );
+    let gates = [&layer.input_gate, forget, &layer.cell_gate, &layer.output_gate];
+    let w_ih = Tensor::cat(gates.iter().map(|g| g.input_transform.weight.val()).collect(), 1);
+    let w_hh = Tensor::cat(gates.iter().map(|g| g.hidden_transform.weight.val()).collect(), 1);
     let [batch, len, d_in] = x.dims();
     let projected = matmul(x.reshape([batch * len, d_in]), w_ih);
     // Each gate's two biases, summed, on its quarter of the 4h columns.
@@ -240,10 +210,7 @@ fn lstm_forwards(layer: &Lstm, x: Tensor<3>) -> Tensor<3> {
         0,
     );
     let projected = (projected + bias.unsqueeze::<2>()).reshape([batch, len, 4 * layer.d_hidden]);
-    Tensor::from_dispatch(<Dispatch as CpuOps>::marquee_lstm(
-        projected.into_dispatch(),
-        w_hh.into_dispatch(),
-    ))
+    Tensor::from_dispatch(<Dispatch as CpuOps>::marquee_lstm(projected.into_dispatch(), w_hh.into_dispatch()))
 }
 
 #[cfg(test)]
@@ -270,27 +237,17 @@ mod tests {
         let device = Device::flex();
         let a = random([3, 5, 8], &device);
         let b = random([3, 8, 4], &device);
-        close(
-            matmul(a.clone(), b.clone()),
-            a.clone().matmul(b.clone()),
-            1e-5,
-        );
+        close(matmul(a.clone(), b.clone()), a.clone().matmul(b.clone()), 1e-5);
         // Transposed views, as attention's `k^T` and the backward's `rhs^T`.
         let bt = random([3, 4, 8], &device).swap_dims(1, 2);
         close(matmul(a.clone(), bt.clone()), a.clone().matmul(bt), 1e-5);
         let at = random([3, 8, 5], &device).swap_dims(1, 2);
         close(matmul(at.clone(), b.clone()), at.matmul(b), 1e-5);
         // Heads of a projection: [batch, len, heads, dim] -> [batch, heads, len, dim].
-        let heads = Tensor::<4>::random([2, 6, 3, 4], Distribution::Uniform(-1.0, 1.0), &device)
-            .swap_dims(1, 2);
-        let keys = Tensor::<4>::random([2, 6, 3, 4], Distribution::Uniform(-1.0, 1.0), &device)
-            .swap_dims(1, 2);
+        let heads = Tensor::<4>::random([2, 6, 3, 4], Distribution::Uniform(-1.0, 1.0), &device).swap_dims(1, 2);
+        let keys = Tensor::<4>::random([2, 6, 3, 4], Distribution::Uniform(-1.0, 1.0), &device).swap_dims(1, 2);
         let ours = matmul(heads.clone(), keys.clone().swap_dims(2, 3)).reshape([6, 6, 6]);
-        close(
-            ours,
-            heads.matmul(keys.swap_dims(2, 3)).reshape([6, 6, 6]),
-            1e-5,
-        );
+        close(ours, heads.matmul(keys.swap_dims(2, 3)).reshape([6, 6, 6]), 1e-5);
     }
 
     #[test]
@@ -306,17 +263,14 @@ mod tests {
         let device = Device::flex().autodiff();
         let a = random([2, 5, 8], &device).require_grad();
         let b = random([2, 8, 4], &device).require_grad();
-        let ours = sigmoid(tanh(gelu(matmul(a.clone(), b.clone()))))
-            .sum()
-            .backward();
+        let ours = sigmoid(tanh(gelu(matmul(a.clone(), b.clone())))).sum().backward();
         let (ga, gb) = (a.grad(&ours).unwrap(), b.grad(&ours).unwrap());
         let a2 = a.clone().detach().require_grad();
         let b2 = b.clone().detach().require_grad();
-        let theirs = burn::tensor::activation::sigmoid(
-            burn::tensor::activation::gelu(a2.clone().matmul(b2.clone())).tanh(),
-        )
-        .sum()
-        .backward();
+        let theirs =
+            burn::tensor::activation::sigmoid(burn::tensor::activation::gelu(a2.clone().matmul(b2.clone())).tanh())
+                .sum()
+                .backward();
         let (ha, hb) = (a2.grad(&theirs).unwrap(), b2.grad(&theirs).unwrap());
         close(ga, ha, 1e-5);
         close(gb, hb, 1e-5);
@@ -326,8 +280,7 @@ mod tests {
         let x = random([2, 5, 8], &device).require_grad();
         let grads = linear(&layer, x.clone()).powf_scalar(2.0).sum().backward();
         let theirs = layer.forward(x.clone()).powf_scalar(2.0).sum().backward();
-        let weight =
-            |g: &burn::tensor::Gradients| layer.weight.val().grad(g).unwrap().reshape([1, 8, 3]);
+        let weight = |g: &burn::tensor::Gradients| layer.weight.val().grad(g).unwrap().reshape([1, 8, 3]);
         close(weight(&grads), weight(&theirs), 1e-5);
         close(x.grad(&grads).unwrap(), x.grad(&theirs).unwrap(), 1e-5);
     }
@@ -336,45 +289,19 @@ mod tests {
     fn lstm_layers_match_burns_with_gradients() {
         let device = Device::flex().autodiff();
         let x = random([3, 7, 5], &device).require_grad();
-        let uni = burn::nn::LstmConfig::new(5, 4, true)
-            .with_batch_first(true)
-            .init(&device);
-        let bi = burn::nn::BiLstmConfig::new(5, 4, true)
-            .with_batch_first(true)
-            .init(&device);
+        let uni = burn::nn::LstmConfig::new(5, 4, true).with_batch_first(true).init(&device);
+        let bi = burn::nn::BiLstmConfig::new(5, 4, true).with_batch_first(true).init(&device);
         close(lstm(&uni, x.clone()), uni.forward(x.clone(), None).0, 1e-5);
         close(bilstm(&bi, x.clone()), bi.forward(x.clone(), None).0, 1e-5);
         let ours = bilstm(&bi, x.clone()).powf_scalar(2.0).sum().backward();
-        let theirs = bi
-            .forward(x.clone(), None)
-            .0
-            .powf_scalar(2.0)
-            .sum()
-            .backward();
+        let theirs = bi.forward(x.clone(), None).0.powf_scalar(2.0).sum().backward();
         close(x.grad(&ours).unwrap(), x.grad(&theirs).unwrap(), 1e-4);
         let hidden_weight = |g: &burn::tensor::Gradients| {
-            bi.reverse
-                .forget_gate
-                .as_ref()
-                .unwrap()
-                .hidden_transform
-                .weight
-                .val()
-                .grad(g)
-                .unwrap()
-                .reshape([1, 4, 4])
+            bi.reverse.forget_gate.as_ref().unwrap().hidden_transform.weight.val().grad(g).unwrap().reshape([1, 4, 4])
         };
         close(hidden_weight(&ours), hidden_weight(&theirs), 1e-4);
         let bias = |g: &burn::tensor::Gradients| {
-            uni.cell_gate
-                .input_transform
-                .bias
-                .as_ref()
-                .unwrap()
-                .val()
-                .grad(g)
-                .unwrap()
-                .reshape([1, 1, 4])
+            uni.cell_gate.input_transform.bias.as_ref().unwrap().val().grad(g).unwrap().reshape([1, 1, 4])
         };
         let ours = lstm(&uni, x.clone()).sum().backward();
         let theirs = uni.forward(x.clone(), None).0.sum().backward();
@@ -393,40 +320,22 @@ mod tests {
         };
         for kernel in [1, 3] {
             let conv = Conv2dConfig::new([6, 4], [kernel, kernel]).init(&device);
-            close(
-                flat(conv2d(&conv, x.clone())),
-                flat(conv.forward(x.clone())),
-                1e-5,
-            );
+            close(flat(conv2d(&conv, x.clone())), flat(conv.forward(x.clone())), 1e-5);
             let mut bn = BatchNormConfig::new(4).init(&device);
-            bn.gamma = Param::from_tensor(Tensor::random(
-                [4],
-                Distribution::Uniform(0.5, 2.0),
-                &device,
-            ));
-            bn.beta = Param::from_tensor(Tensor::random(
-                [4],
-                Distribution::Uniform(-1.0, 1.0),
-                &device,
-            ));
+            bn.gamma = Param::from_tensor(Tensor::random([4], Distribution::Uniform(0.5, 2.0), &device));
+            bn.beta = Param::from_tensor(Tensor::random([4], Distribution::Uniform(-1.0, 1.0), &device));
             let expected = bn.forward(conv.forward(x.clone()));
             let got = conv2d_batch_norm(&conv, &bn, x.clone());
             let out = expected.dims()[2] * expected.dims()[3];
-            close(
-                got.reshape([2, 4, out]),
-                expected.reshape([2, 4, out]),
-                1e-5,
-            );
+            close(got.reshape([2, 4, out]), expected.reshape([2, 4, out]), 1e-5);
         }
         // Training: the gradient flows through the 1x1 product.
         let device = device.autodiff();
         let conv = Conv2dConfig::new([6, 4], [1, 1]).init(&device);
-        let x = Tensor::<4>::random([2, 6, 5, 7], Distribution::Uniform(-1.0, 1.0), &device)
-            .require_grad();
+        let x = Tensor::<4>::random([2, 6, 5, 7], Distribution::Uniform(-1.0, 1.0), &device).require_grad();
         let ours = conv2d(&conv, x.clone()).powf_scalar(2.0).sum().backward();
         let theirs = conv.forward(x.clone()).powf_scalar(2.0).sum().backward();
-        let weight =
-            |g: &burn::tensor::Gradients| conv.weight.val().grad(g).unwrap().reshape([1, 4, 6]);
+        let weight = |g: &burn::tensor::Gradients| conv.weight.val().grad(g).unwrap().reshape([1, 4, 6]);
         close(weight(&ours), weight(&theirs), 1e-5);
     }
 
@@ -435,22 +344,10 @@ mod tests {
         let device = Device::flex();
         let values: Vec<f32> = (-400..400).map(|i| i as f32 * 0.025).collect();
         let x = Tensor::<3>::from_data(TensorData::new(values, [2, 20, 20]), &device);
-        close(
-            gelu(x.clone()),
-            burn::tensor::activation::gelu(x.clone()),
-            1e-6,
-        );
-        close(
-            sigmoid(x.clone()),
-            burn::tensor::activation::sigmoid(x.clone()),
-            1e-6,
-        );
+        close(gelu(x.clone()), burn::tensor::activation::gelu(x.clone()), 1e-6);
+        close(sigmoid(x.clone()), burn::tensor::activation::sigmoid(x.clone()), 1e-6);
         close(tanh(x.clone()), x.clone().tanh(), 1e-6);
-        close(
-            relu6(x.clone()),
-            burn::tensor::activation::relu6(x.clone()),
-            0.0,
-        );
+        close(relu6(x.clone()), burn::tensor::activation::relu6(x.clone()), 0.0);
         // A non-contiguous input.
         let t = x.clone().swap_dims(1, 2);
         close(gelu(t.clone()), burn::tensor::activation::gelu(t), 1e-6);

@@ -28,15 +28,9 @@ pub struct Normalization {
 
 impl Normalization {
     /// ImageNet statistics, used by the pretrained backbones (ResNet-50, EfficientNet).
-    pub const IMAGENET: Self = Self {
-        mean: [0.485, 0.456, 0.406],
-        std: [0.229, 0.224, 0.225],
-    };
+    pub const IMAGENET: Self = Self { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
     /// Mean and standard deviation 0.5: the SimpleCNN's choice, mapping pixels to `[-1, 1]`.
-    pub const HALF: Self = Self {
-        mean: [0.5; 3],
-        std: [0.5; 3],
-    };
+    pub const HALF: Self = Self { mean: [0.5; 3], std: [0.5; 3] };
 }
 
 /// How a poster becomes a model input.
@@ -51,10 +45,7 @@ pub struct ImagePreprocessing {
 impl ImagePreprocessing {
     /// 224x224 with the given normalisation.
     pub fn new(normalization: Normalization) -> Self {
-        Self {
-            size: IMAGE_SIZE,
-            normalization,
-        }
+        Self { size: IMAGE_SIZE, normalization }
     }
 
     /// Decodes `bytes` and returns the normalised CHW floats (`3 * size * size`).
@@ -88,22 +79,15 @@ impl ImagePreprocessing {
 /// Grayscale, alpha, CMYK and 16-bit images are converted; oversized or corrupt ones are refused
 /// with an error naming `name`.
 pub fn decode_image(bytes: &[u8], name: &str) -> Result<RgbImage> {
-    let fail = |reason: String| Error::Image {
-        name: name.to_string(),
-        reason,
-    };
+    let fail = |reason: String| Error::Image { name: name.to_string(), reason };
     if bytes.is_empty() {
         return Err(fail("the file is empty".into()));
     }
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| fail(e.to_string()))?;
+    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| fail(e.to_string()))?;
     match reader.format() {
         None => return Err(fail("not a JPEG, PNG or WebP image".into())),
         Some(image::ImageFormat::Jpeg) if jpeg_is_truncated(bytes) => {
-            return Err(fail(
-                "truncated JPEG (no end-of-image marker after the last scan)".into(),
-            ))
+            return Err(fail("truncated JPEG (no end-of-image marker after the last scan)".into()))
         }
         Some(_) => {}
     }
@@ -123,11 +107,7 @@ pub fn decode_image(bytes: &[u8], name: &str) -> Result<RgbImage> {
 /// the last start-of-scan (`FF DA`). JPEG decoders fill a cut-off scan with grey instead of
 /// failing, so a truncated poster would otherwise train as a half-grey image.
 fn jpeg_is_truncated(bytes: &[u8]) -> bool {
-    let last = |marker: u8| {
-        bytes
-            .windows(2)
-            .rposition(|w| w[0] == 0xff && w[1] == marker)
-    };
+    let last = |marker: u8| bytes.windows(2).rposition(|w| w[0] == 0xff && w[1] == marker);
     match (last(0xda), last(0xd9)) {
         (Some(scan), Some(end)) => end < scan,
         (Some(_), None) => true,
@@ -178,11 +158,7 @@ mod tests {
         let gray = DynamicImage::ImageLuma8(image::GrayImage::from_pixel(4, 4, Luma([77])));
         let decoded = decode_image(&encode(gray, ImageFormat::Png), "gray").unwrap();
         assert_eq!(decoded.get_pixel(1, 1).0, [77, 77, 77]);
-        let deep = DynamicImage::ImageRgb16(image::ImageBuffer::from_pixel(
-            3,
-            3,
-            Rgb([65535u16, 0, 32768]),
-        ));
+        let deep = DynamicImage::ImageRgb16(image::ImageBuffer::from_pixel(3, 3, Rgb([65535u16, 0, 32768])));
         let decoded = decode_image(&encode(deep, ImageFormat::Png), "deep").unwrap();
         assert_eq!(decoded.get_pixel(0, 0).0, [255, 0, 128]);
     }
@@ -191,16 +167,12 @@ mod tests {
     fn refuses_empty_garbage_truncated_and_bombs_with_the_name() {
         let err = decode_image(&[], "empty.jpg").unwrap_err().to_string();
         assert_eq!(err, "image empty.jpg: the file is empty");
-        let err = decode_image(b"hello world, not an image", "notes.txt")
-            .unwrap_err()
-            .to_string();
+        let err = decode_image(b"hello world, not an image", "notes.txt").unwrap_err().to_string();
         assert!(err.starts_with("image notes.txt: "), "{err}");
 
         let rgb = DynamicImage::ImageRgb8(RgbImage::from_pixel(64, 64, Rgb([1, 2, 3])));
         let jpeg = encode(rgb, ImageFormat::Jpeg);
-        let err = decode_image(&jpeg[..jpeg.len() / 2], "half.jpg")
-            .unwrap_err()
-            .to_string();
+        let err = decode_image(&jpeg[..jpeg.len() / 2], "half.jpg").unwrap_err().to_string();
         assert!(err.starts_with("image half.jpg: "), "{err}");
 
         // A PNG header claiming 100000x100000 pixels: refused from the header, nothing allocated.
@@ -227,11 +199,7 @@ mod tests {
         for &byte in bytes {
             crc ^= u32::from(byte);
             for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xedb8_8320
-                } else {
-                    crc >> 1
-                };
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
             }
         }
         !crc

@@ -50,20 +50,13 @@ impl TextPreprocessor {
 
     /// Encodes and pads plots into a [`TextInput`] on `device`.
     pub fn batch(&self, texts: &[&str], device: &Device) -> Result<TextInput> {
-        let sequences = texts
-            .iter()
-            .map(|t| self.encode(t))
-            .collect::<Result<Vec<_>>>()?;
+        let sequences = texts.iter().map(|t| self.encode(t)).collect::<Result<Vec<_>>>()?;
         Ok(self.to_input(&sequences, device))
     }
 }
 
 /// Stacks normalised CHW images (each `3 * size * size` floats) into `[batch, 3, size, size]`.
-pub fn images_to_tensor(
-    images: &[Vec<f32>],
-    preprocessing: &ImagePreprocessing,
-    device: &Device,
-) -> Tensor<4> {
+pub fn images_to_tensor(images: &[Vec<f32>], preprocessing: &ImagePreprocessing, device: &Device) -> Tensor<4> {
     let size = preprocessing.size as usize;
     let mut flat = Vec::with_capacity(images.len() * 3 * size * size);
     for image in images {

@@ -14,9 +14,7 @@ pub const UNK_ID: u32 = 1;
 
 /// Splits a text into lower-case words: runs of letters and digits (any script).
 pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase)
 }
 
 /// A word vocabulary: `<pad>` at 0, `<unk>` at 1, then the kept words, most frequent first.
@@ -45,10 +43,7 @@ impl WordVocab {
                 *counts.entry(word).or_insert(0) += 1;
             }
         }
-        let mut kept: Vec<(String, usize)> = counts
-            .into_iter()
-            .filter(|(_, c)| *c >= min_count.max(1))
-            .collect();
+        let mut kept: Vec<(String, usize)> = counts.into_iter().filter(|(_, c)| *c >= min_count.max(1)).collect();
         kept.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         kept.truncate(max_words);
         let mut all = vec!["<pad>".to_string(), "<unk>".to_string()];
@@ -58,16 +53,8 @@ impl WordVocab {
 
     /// A vocabulary from its word list (as saved), rebuilding the lookup table.
     pub fn from_words(words: Vec<String>, max_len: usize) -> Self {
-        let index = words
-            .iter()
-            .enumerate()
-            .map(|(i, w)| (w.clone(), i as u32))
-            .collect();
-        Self {
-            words,
-            max_len: max_len.max(1),
-            index,
-        }
+        let index = words.iter().enumerate().map(|(i, w)| (w.clone(), i as u32)).collect();
+        Self { words, max_len: max_len.max(1), index }
     }
 
     /// Rebuilds the lookup table after deserialising.
@@ -92,10 +79,7 @@ impl WordVocab {
 
     /// The token ids of `text`, cut to `max_len`; an empty text gives one `<unk>`.
     pub fn encode(&self, text: &str) -> Vec<u32> {
-        let mut ids: Vec<u32> = words(text)
-            .take(self.max_len)
-            .map(|w| self.id(&w))
-            .collect();
+        let mut ids: Vec<u32> = words(text).take(self.max_len).map(|w| self.id(&w)).collect();
         if ids.is_empty() {
             ids.push(UNK_ID);
         }
@@ -116,34 +100,22 @@ pub struct BertTokenizer {
 
 impl std::fmt::Debug for BertTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BertTokenizer")
-            .field("max_len", &self.max_len)
-            .finish_non_exhaustive()
+        f.debug_struct("BertTokenizer").field("max_len", &self.max_len).finish_non_exhaustive()
     }
 }
 
 impl BertTokenizer {
     /// Reads `tokenizer.json` bytes; `name` names the file in errors.
     pub fn from_bytes(bytes: &[u8], max_len: usize, name: &str) -> Result<Self> {
-        let fail = |reason: String| Error::Tokenizer {
-            name: name.to_string(),
-            reason,
-        };
+        let fail = |reason: String| Error::Tokenizer { name: name.to_string(), reason };
         let mut tokenizer = Tokenizer::from_bytes(bytes).map_err(|e| fail(e.to_string()))?;
         let max_len = max_len.max(2);
         tokenizer.with_padding(None);
         tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: max_len,
-                ..Default::default()
-            }))
+            .with_truncation(Some(TruncationParams { max_length: max_len, ..Default::default() }))
             .map_err(|e| fail(e.to_string()))?;
         let pad_id = tokenizer.token_to_id("[PAD]").unwrap_or(0);
-        Ok(Self {
-            tokenizer,
-            max_len,
-            pad_id,
-        })
+        Ok(Self { tokenizer, max_len, pad_id })
     }
 
     /// Reads a `tokenizer.json` file.
@@ -165,10 +137,7 @@ impl BertTokenizer {
         let encoding = self
             .tokenizer
             .encode(text, true)
-            .map_err(|e| Error::Tokenizer {
-                name: "bert".into(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| Error::Tokenizer { name: "bert".into(), reason: e.to_string() })?;
         Ok(encoding.get_ids().to_vec())
     }
 }
@@ -198,12 +167,7 @@ pub fn pad_batch(sequences: &[Vec<u32>], pad_id: u32) -> PaddedBatch {
             mask[row * len + col] = 1.0;
         }
     }
-    PaddedBatch {
-        ids,
-        mask,
-        batch,
-        len,
-    }
+    PaddedBatch { ids, mask, batch, len }
 }
 
 #[cfg(test)]
@@ -222,9 +186,7 @@ mod tests {
         let limited = WordVocab::build(texts, 1, 2, 8);
         assert_eq!(limited.len(), 4);
         let json = serde_json::to_string(&vocab).unwrap();
-        let back: WordVocab = serde_json::from_str::<WordVocab>(&json)
-            .unwrap()
-            .reindexed();
+        let back: WordVocab = serde_json::from_str::<WordVocab>(&json).unwrap().reindexed();
         assert_eq!(back.encode("a dog"), vocab.encode("a dog"));
     }
 

@@ -22,9 +22,7 @@ use model_core::models::head::{ImageHeadConfig, MultiLabelHeadConfig};
 use model_core::models::lstm::LstmClassifierConfig;
 use model_core::models::resnet::{ResNetConfig, RESNET50_FEATURES};
 use model_core::models::simple_cnn::SimpleCnnConfig;
-use model_core::models::{
-    Batch, Classifier, FusionConfig, ImageModelConfig, ModelConfig, TextInput, TextModelConfig,
-};
+use model_core::models::{Batch, Classifier, FusionConfig, ImageModelConfig, ModelConfig, TextInput, TextModelConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::device::DeviceChoice;
@@ -119,9 +117,7 @@ struct Reference {
 
 /// Runs `marquee bench`.
 pub fn run(args: BenchArgs) -> Result<()> {
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()
@@ -129,10 +125,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let device = args.device.device();
     let mut rows = Vec::new();
     for &model in &args.models {
-        eprintln!(
-            "measuring {model:?} on {:?} ({threads} threads)...",
-            args.device
-        );
+        eprintln!("measuring {model:?} on {:?} ({threads} threads)...", args.device);
         rows.push(measure(model, &args, &device)?);
     }
     let reference = match &args.pytorch {
@@ -163,8 +156,7 @@ fn config_of(model: BenchModel) -> ModelConfig {
             dropout: 0.1,
         })
     };
-    let head =
-        |features| ImageHeadConfig::MultiLabel(MultiLabelHeadConfig::design(features, GENRES, 0.5));
+    let head = |features| ImageHeadConfig::MultiLabel(MultiLabelHeadConfig::design(features, GENRES, 0.5));
     let efficientnet = || {
         ImageModelConfig::EfficientnetLite0(EfficientNetConfig {
             head: head(EFFICIENTNET_FEATURES),
@@ -173,17 +165,15 @@ fn config_of(model: BenchModel) -> ModelConfig {
     };
     match model {
         BenchModel::Minilm => ModelConfig::Text(minilm()),
-        BenchModel::LstmGlove => ModelConfig::Text(TextModelConfig::Lstm(
-            LstmClassifierConfig::glove(GENRES, 30_000, 50),
-        )),
+        BenchModel::LstmGlove => {
+            ModelConfig::Text(TextModelConfig::Lstm(LstmClassifierConfig::glove(GENRES, 30_000, 50)))
+        }
         BenchModel::Resnet50 => ModelConfig::Image(ImageModelConfig::Resnet50(ResNetConfig {
             freeze_backbone: false,
             ..ResNetConfig::resnet50(head(RESNET50_FEATURES))
         })),
         BenchModel::EfficientnetLite0 => ModelConfig::Image(efficientnet()),
-        BenchModel::Cnn => {
-            ModelConfig::Image(ImageModelConfig::SimpleCnn(SimpleCnnConfig::new(GENRES)))
-        }
+        BenchModel::Cnn => ModelConfig::Image(ImageModelConfig::SimpleCnn(SimpleCnnConfig::new(GENRES))),
         BenchModel::Fusion => ModelConfig::Fusion(FusionConfig {
             text: minilm(),
             image: efficientnet(),
@@ -199,29 +189,16 @@ fn config_of(model: BenchModel) -> ModelConfig {
     }
 }
 
-fn text_input(
-    config: &ModelConfig,
-    batch: usize,
-    tokens: usize,
-    device: &Device,
-) -> Option<TextInput> {
+fn text_input(config: &ModelConfig, batch: usize, tokens: usize, device: &Device) -> Option<TextInput> {
     let vocab = match config {
         ModelConfig::Text(TextModelConfig::Bert(c))
-        | ModelConfig::Fusion(FusionConfig {
-            text: TextModelConfig::Bert(c),
-            ..
-        }) => c.bert.vocab_size,
+        | ModelConfig::Fusion(FusionConfig { text: TextModelConfig::Bert(c), .. }) => c.bert.vocab_size,
         ModelConfig::Text(TextModelConfig::Lstm(c))
-        | ModelConfig::Fusion(FusionConfig {
-            text: TextModelConfig::Lstm(c),
-            ..
-        }) => c.vocab_size,
+        | ModelConfig::Fusion(FusionConfig { text: TextModelConfig::Lstm(c), .. }) => c.vocab_size,
         ModelConfig::Image(_) => return None,
     };
     // Token ids spread over the vocabulary, like real text; every token real (no padding).
-    let ids: Vec<i64> = (0..batch * tokens)
-        .map(|i| (1000 + (i * 7919) % (vocab - 1000)) as i64)
-        .collect();
+    let ids: Vec<i64> = (0..batch * tokens).map(|i| (1000 + (i * 7919) % (vocab - 1000)) as i64).collect();
     Some(TextInput {
         ids: Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, tokens]), device),
         mask: Tensor::<2>::ones([batch, tokens], device),
@@ -231,11 +208,7 @@ fn text_input(
 fn inputs(config: &ModelConfig, batch: usize, tokens: usize, device: &Device) -> Batch {
     let images = (!matches!(config, ModelConfig::Text(_)))
         .then(|| Tensor::<4>::random([batch, 3, 224, 224], Distribution::Normal(0.0, 1.0), device));
-    Batch {
-        text: text_input(config, batch, tokens, device),
-        images,
-        ..Batch::default()
-    }
+    Batch { text: text_input(config, batch, tokens, device), images, ..Batch::default() }
 }
 
 /// Median of `runs` timings of `work` (seconds), after `warmup` untimed runs.
@@ -282,10 +255,7 @@ fn measure(which: BenchModel, args: &BenchArgs, device: &Device) -> Result<Row> 
         _ => Some(train_step_seconds(&config, device)),
     };
     Ok(Row {
-        model: serde_json::to_value(which)?
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
+        model: serde_json::to_value(which)?.as_str().unwrap_or_default().to_string(),
         latency_ms: latency * 1e3,
         throughput: BATCH as f64 / batch_time,
         train_step_s,
@@ -300,11 +270,7 @@ fn train_step_seconds(config: &ModelConfig, device: &Device) -> f64 {
     let mut model = Some(config.init(&train_device));
     let mut optimizer = AdamWConfig::new().with_weight_decay(0.01).init();
     let batch = inputs(config, BATCH, TRAIN_TOKENS, &train_device);
-    let targets = Tensor::<2>::random(
-        [BATCH, GENRES],
-        Distribution::Bernoulli(0.15),
-        &train_device,
-    );
+    let targets = Tensor::<2>::random([BATCH, GENRES], Distribution::Bernoulli(0.15), &train_device);
     median_seconds(1, 3, || {
         let current = model.take().expect("a model");
         let loss = bce_with_logits(current.forward(&batch), targets.clone(), None);
@@ -339,17 +305,8 @@ fn peak_memory_mb() -> f64 {
 
 fn run_reference(python: &Path, args: &BenchArgs, threads: usize) -> Result<Reference> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/pytorch_reference.py");
-    let models: Vec<String> = args
-        .models
-        .iter()
-        .map(|m| {
-            serde_json::to_value(m)
-                .unwrap()
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let models: Vec<String> =
+        args.models.iter().map(|m| serde_json::to_value(m).unwrap().as_str().unwrap().to_string()).collect();
     eprintln!("running the PyTorch reference ({})...", script.display());
     let mut command = std::process::Command::new(python);
     command
@@ -366,14 +323,8 @@ fn run_reference(python: &Path, args: &BenchArgs, threads: usize) -> Result<Refe
     if args.no_train {
         command.arg("--no-train");
     }
-    let output = command
-        .output()
-        .with_context(|| format!("running {}", python.display()))?;
-    anyhow::ensure!(
-        output.status.success(),
-        "the PyTorch reference failed ({})",
-        output.status
-    );
+    let output = command.output().with_context(|| format!("running {}", python.display()))?;
+    anyhow::ensure!(output.status.success(), "the PyTorch reference failed ({})", output.status);
     serde_json::from_slice(&output.stdout).context("reading the PyTorch reference's JSON")
 }
 
@@ -411,10 +362,7 @@ fn print_table(rows: &[Row], reference: Option<&Reference>, args: &BenchArgs, th
         );
     }
     if let Some(reference) = reference {
-        println!(
-            "\nPyTorch {} eager, {} thread(s):\n",
-            reference.torch, reference.threads
-        );
+        println!("\nPyTorch {} eager, {} thread(s):\n", reference.torch, reference.threads);
         println!("| model | latency b1 (ms) | throughput b32 (movies/s) | train step b32 (s) | peak RSS (MB) |");
         println!("|---|---:|---:|---:|---:|");
         for row in &reference.rows {

@@ -48,25 +48,16 @@ pub fn run(args: CompareArgs) -> Result<()> {
         let run = PathBuf::from(path);
         let metrics = read_json(&run.join("test_metrics.json"))
             .with_context(|| format!("{} is not a finished run", run.display()))?;
-        let name = name.map(str::to_string).unwrap_or_else(|| {
-            run.file_name()
-                .map_or(path.to_string(), |n| n.to_string_lossy().into())
-        });
+        let name = name
+            .map(str::to_string)
+            .unwrap_or_else(|| run.file_name().map_or(path.to_string(), |n| n.to_string_lossy().into()));
         entries.push(Entry { name, metrics });
     }
     for spec in &args.references {
-        let (Some(name), path) = split_name(spec) else {
-            bail!("--reference takes NAME=FILE, not {spec}")
-        };
+        let (Some(name), path) = split_name(spec) else { bail!("--reference takes NAME=FILE, not {spec}") };
         let json = read_json(std::path::Path::new(path))?;
-        let metrics = json
-            .get("test")
-            .cloned()
-            .with_context(|| format!("{path} has no \"test\" object"))?;
-        entries.push(Entry {
-            name: name.into(),
-            metrics,
-        });
+        let metrics = json.get("test").cloned().with_context(|| format!("{path} has no \"test\" object"))?;
+        entries.push(Entry { name: name.into(), metrics });
     }
     let value = |e: &Entry, key: &str| e.metrics[key].as_f64().unwrap_or(f64::NAN);
     println!("| model | micro-F1 | macro-F1 | weighted-F1 | samples-F1 | Hamming loss | subset accuracy |");
@@ -83,32 +74,19 @@ pub fn run(args: CompareArgs) -> Result<()> {
             value(e, "subset_accuracy")
         );
     }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let bars: Vec<(String, [f64; 4])> = entries
         .iter()
         .map(|e| {
             let pick = |key| value(e, key).max(0.0);
-            (
-                e.name.clone(),
-                [
-                    pick("micro_f1"),
-                    pick("macro_f1"),
-                    pick("weighted_f1"),
-                    pick("samples_f1"),
-                ],
-            )
+            (e.name.clone(), [pick("micro_f1"), pick("macro_f1"), pick("weighted_f1"), pick("samples_f1")])
         })
         .collect();
     plots::model_comparison(&bars, &args.out.join("models.png"), "Test F1 by model")?;
     // Genres in the first entry's order (the training split's, most frequent first).
     let genres: Vec<String> = entries[0].metrics["per_genre"]
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|g| g["genre"].as_str().map(String::from))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|g| g["genre"].as_str().map(String::from)).collect())
         .unwrap_or_default();
     let per_genre: Vec<(String, Vec<f64>)> = entries
         .iter()
@@ -116,26 +94,14 @@ pub fn run(args: CompareArgs) -> Result<()> {
             let f1 = |genre: &String| {
                 e.metrics["per_genre"]
                     .as_array()
-                    .and_then(|a| {
-                        a.iter()
-                            .find(|g| g["genre"].as_str() == Some(genre.as_str()))
-                    })
+                    .and_then(|a| a.iter().find(|g| g["genre"].as_str() == Some(genre.as_str())))
                     .and_then(|g| g["f1"].as_f64())
                     .unwrap_or(0.0)
             };
             (e.name.clone(), genres.iter().map(f1).collect())
         })
         .collect();
-    plots::genre_heatmap(
-        &genres,
-        &per_genre,
-        &args.out.join("per_genre_f1.png"),
-        "Test F1 per genre",
-    )?;
-    eprintln!(
-        "wrote {} and {}",
-        args.out.join("models.png").display(),
-        args.out.join("per_genre_f1.png").display()
-    );
+    plots::genre_heatmap(&genres, &per_genre, &args.out.join("per_genre_f1.png"), "Test F1 per genre")?;
+    eprintln!("wrote {} and {}", args.out.join("models.png").display(), args.out.join("per_genre_f1.png").display());
     Ok(())
 }

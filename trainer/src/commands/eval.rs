@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use model_core::bundle::Bundle;
-use model_core::data::{Dataset, GenreVocab, LoadOptions, PosterCheck, SplitConfig};
+use model_core::data::{Dataset, GenreVocab, LoadOptions, PosterCheck, Split, SplitConfig};
 use model_core::inference::Predictor;
 use serde::Serialize;
 
@@ -65,55 +65,39 @@ struct EvalOutput<'a> {
 /// Runs `marquee eval`.
 pub fn run(args: EvalArgs) -> Result<()> {
     let bundle = Bundle::read_dir(&args.bundle)?;
-    let split: SplitConfig = bundle
-        .manifest
-        .info
-        .get("split")
-        .and_then(|s| serde_json::from_value(s.clone()).ok())
-        .unwrap_or_default();
+    let split: SplitConfig =
+        bundle.manifest.info.get("split").and_then(|s| serde_json::from_value(s.clone()).ok()).unwrap_or_default();
     let device = args.device.device();
     let predictor = Predictor::new(bundle, device.clone())?;
-    let dataset = Dataset::load(
-        &args.data,
-        LoadOptions {
-            strict: false,
-            posters: PosterCheck::Exists,
-        },
-    )?;
-    let genres = GenreVocab {
-        genres: predictor.genres().to_vec(),
+    let mut dataset = Dataset::load(&args.data, LoadOptions { strict: false, posters: PosterCheck::Exists })?;
+    // Only the evaluated split's posters are decoded and its plots tokenised.
+    let wanted = match args.split {
+        EvalSplit::Test => Some(Split::Test),
+        EvalSplit::Validation => Some(Split::Validation),
+        EvalSplit::All => None,
     };
-    let unknown: BTreeSet<String> = dataset
-        .movies
-        .iter()
-        .flat_map(|m| m.genres.iter())
-        .filter(|g| genres.index_of(g).is_none())
-        .cloned()
-        .collect();
+    if let Some(wanted) = wanted {
+        let keep: Vec<bool> = dataset.movies.iter().map(|m| dataset.split_of(m, &split) == wanted).collect();
+        let mut keep = keep.into_iter();
+        dataset.movies.retain(|_| keep.next().unwrap_or(false));
+    }
+    let genres = GenreVocab { genres: predictor.genres().to_vec() };
+    let unknown: BTreeSet<String> =
+        dataset.movies.iter().flat_map(|m| m.genres.iter()).filter(|g| genres.index_of(g).is_none()).cloned().collect();
     if !unknown.is_empty() {
         eprintln!(
             "genres the bundle does not know (ignored): {}",
             unknown.iter().cloned().collect::<Vec<_>>().join(", ")
         );
     }
-    let examples = prepare(
-        &dataset,
-        &split,
-        &genres,
-        predictor.text.as_ref(),
-        predictor.image.as_ref(),
-    )?;
+    let examples = prepare(&dataset, &split, &genres, predictor.text.as_ref(), predictor.image.as_ref())?;
     let selected = match args.split {
         EvalSplit::Test => examples.test,
         EvalSplit::Validation => examples.validation,
         EvalSplit::All => examples.all().cloned().collect(),
     };
     if selected.is_empty() {
-        anyhow::bail!(
-            "no movies in the {:?} split of {}",
-            args.split,
-            args.data.display()
-        );
+        anyhow::bail!("no movies in the {:?} split of {}", args.split, args.data.display());
     }
     let (probabilities, _) = predict(
         &predictor.model,
@@ -124,19 +108,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
         args.batch_size,
         "evaluating",
     );
-    let report = score(
-        &probabilities,
-        &selected,
-        &predictor.bundle.manifest.thresholds,
-        &genres.genres,
-    );
+    let report = score(&probabilities, &selected, &predictor.bundle.manifest.thresholds, &genres.genres);
     if let Some(path) = &args.predictions {
         write_predictions(path, &dataset, &selected, &probabilities, &predictor)?;
-        eprintln!(
-            "wrote {} movies' predictions to {}",
-            selected.len(),
-            path.display()
-        );
+        eprintln!("wrote {} movies' predictions to {}", selected.len(), path.display());
     }
     if args.json {
         let output = EvalOutput {
@@ -159,17 +134,16 @@ pub fn run(args: EvalArgs) -> Result<()> {
     );
     println!(
         "micro-F1 {:.4}  macro-F1 {:.4}  weighted-F1 {:.4}  samples-F1 {:.4}  Hamming {:.4}  subset accuracy {:.4}",
-        report.micro_f1, report.macro_f1, report.weighted_f1, report.samples_f1, report.hamming_loss, report.subset_accuracy
+        report.micro_f1,
+        report.macro_f1,
+        report.weighted_f1,
+        report.samples_f1,
+        report.hamming_loss,
+        report.subset_accuracy
     );
-    println!(
-        "\n{:<18} {:>9} {:>7} {:>6} {:>8}",
-        "genre", "precision", "recall", "F1", "support"
-    );
+    println!("\n{:<18} {:>9} {:>7} {:>6} {:>8}", "genre", "precision", "recall", "F1", "support");
     for g in &report.per_genre {
-        println!(
-            "{:<18} {:>9.3} {:>7.3} {:>6.3} {:>8}",
-            g.genre, g.precision, g.recall, g.f1, g.support
-        );
+        println!("{:<18} {:>9.3} {:>7.3} {:>6.3} {:>8}", g.genre, g.precision, g.recall, g.f1, g.support);
     }
     Ok(())
 }
@@ -182,41 +156,25 @@ fn write_predictions(
     probabilities: &[f32],
     predictor: &Predictor,
 ) -> Result<()> {
-    let titles: std::collections::HashMap<&str, &str> = dataset
-        .movies
-        .iter()
-        .map(|m| (m.id.as_str(), m.title.as_str()))
-        .collect();
+    let titles: std::collections::HashMap<&str, &str> =
+        dataset.movies.iter().map(|m| (m.id.as_str(), m.title.as_str())).collect();
     let genres = predictor.genres();
     let thresholds = &predictor.bundle.manifest.thresholds;
     let mut csv = String::from("id,title,genres,predicted");
-    genres
-        .iter()
-        .for_each(|g| csv.push_str(&format!(",{}", quote(g))));
+    genres.iter().for_each(|g| csv.push_str(&format!(",{}", quote(g))));
     csv.push('\n');
     for (example, row) in examples.iter().zip(probabilities.chunks(genres.len())) {
         let named = |keep: &dyn Fn(usize) -> bool| {
-            (0..genres.len())
-                .filter(|&i| keep(i))
-                .map(|i| genres[i].as_str())
-                .collect::<Vec<_>>()
-                .join("|")
+            (0..genres.len()).filter(|&i| keep(i)).map(|i| genres[i].as_str()).collect::<Vec<_>>().join("|")
         };
         let truth = named(&|i| example.target[i] > 0.5);
         let predicted = named(&|i| row[i] >= thresholds[i]);
         let title = titles.get(example.id.as_str()).copied().unwrap_or("");
-        csv.push_str(&format!(
-            "{},{},{},{}",
-            quote(&example.id),
-            quote(title),
-            quote(&truth),
-            quote(&predicted)
-        ));
+        csv.push_str(&format!("{},{},{},{}", quote(&example.id), quote(title), quote(&truth), quote(&predicted)));
         row.iter().for_each(|p| csv.push_str(&format!(",{p:.6}")));
         csv.push('\n');
     }
-    crate::paths::write_atomic(path, csv.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))
+    crate::paths::write_atomic(path, csv.as_bytes()).with_context(|| format!("writing {}", path.display()))
 }
 
 fn quote(field: &str) -> String {

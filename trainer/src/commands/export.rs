@@ -25,13 +25,9 @@ pub struct ExportArgs {
 
 /// Runs `marquee export`.
 pub fn run(args: ExportArgs) -> Result<()> {
-    let source = if args.run.join("bundle").is_dir() {
-        args.run.join("bundle")
-    } else {
-        args.run.clone()
-    };
-    let bundle = Bundle::read_dir(&source)
-        .with_context(|| format!("{} holds no finished run or bundle", args.run.display()))?;
+    let source = if args.run.join("bundle").is_dir() { args.run.join("bundle") } else { args.run.clone() };
+    let bundle =
+        Bundle::read_dir(&source).with_context(|| format!("{} holds no finished run or bundle", args.run.display()))?;
     let model = bundle.load_model(&Device::flex())?;
     let text_part = match &bundle.manifest.text {
         Some(TextSpec::Words { file }) | Some(TextSpec::Bert { file, .. }) => {
@@ -40,28 +36,12 @@ pub fn run(args: ExportArgs) -> Result<()> {
         None => None,
     };
     let mut manifest = bundle.manifest.clone();
-    manifest.dtype = if args.f16 {
-        WeightsDType::F16
-    } else {
-        WeightsDType::F32
-    };
+    manifest.dtype = if args.f16 { WeightsDType::F16 } else { WeightsDType::F32 };
     if let Some(name) = args.name {
         manifest.name = name;
     }
-    let written = write_bundle(
-        &model,
-        BundleContents {
-            manifest,
-            text_part,
-        },
-        &args.out,
-    )?;
+    let written = write_bundle(&model, BundleContents { manifest, text_part }, &args.out)?;
     let bytes: u64 = written.parts.values().map(|p| p.bytes).sum();
-    println!(
-        "wrote {} ({:?}, {:.1} MB)",
-        args.out.display(),
-        written.dtype,
-        bytes as f64 / 1e6
-    );
+    println!("wrote {} ({:?}, {:.1} MB)", args.out.display(), written.dtype, bytes as f64 / 1e6);
     Ok(())
 }

@@ -57,10 +57,7 @@ struct GridRow {
 
 /// Runs `marquee grid`.
 pub fn run(args: GridArgs) -> Result<()> {
-    if !matches!(
-        args.model,
-        ModelKind::Resnet50 | ModelKind::EfficientnetLite0
-    ) {
+    if !matches!(args.model, ModelKind::Resnet50 | ModelKind::EfficientnetLite0) {
         bail!("grid searches a pretrained image backbone: --model resnet50 or efficientnet-lite0");
     }
     std::fs::create_dir_all(&args.out)?;
@@ -100,24 +97,15 @@ pub fn run(args: GridArgs) -> Result<()> {
                             weight_decay: Some(weight_decay),
                             dropout: Some(dropout),
                             unfreeze_backbone: !frozen,
-                            ..TrainConfig::new(
-                                args.model,
-                                args.data.clone(),
-                                run.clone(),
-                                args.device,
-                            )
+                            ..TrainConfig::new(args.model, args.data.clone(), run.clone(), args.device)
                         };
-                        let config = TrainConfig {
-                            limit: args.limit,
-                            resnet_weights: args.resnet_weights.clone(),
-                            ..config
-                        };
+                        let config =
+                            TrainConfig { limit: args.limit, resnet_weights: args.resnet_weights.clone(), ..config };
                         eprintln!("== {name}");
                         train(&config, false)?;
                     }
-                    let validation: serde_json::Value = serde_json::from_slice(&std::fs::read(
-                        run.join("validation_metrics.json"),
-                    )?)?;
+                    let validation: serde_json::Value =
+                        serde_json::from_slice(&std::fs::read(run.join("validation_metrics.json"))?)?;
                     row.validation_macro_f1 = validation["macro_f1"].as_f64();
                     row.validation_micro_f1 = validation["micro_f1"].as_f64();
                     rows.push(row);
@@ -128,19 +116,12 @@ pub fn run(args: GridArgs) -> Result<()> {
     let best = rows
         .iter()
         .filter(|r| r.validation_macro_f1.is_some())
-        .max_by(|a, b| {
-            a.validation_macro_f1
-                .unwrap()
-                .total_cmp(&b.validation_macro_f1.unwrap())
-        })
+        .max_by(|a, b| a.validation_macro_f1.unwrap().total_cmp(&b.validation_macro_f1.unwrap()))
         .cloned();
     let table = markdown(&rows, best.as_ref());
     println!("{table}");
     write_atomic(&args.out.join("grid.md"), table.as_bytes())?;
-    write_atomic(
-        &args.out.join("grid.json"),
-        &serde_json::to_vec_pretty(&rows)?,
-    )?;
+    write_atomic(&args.out.join("grid.json"), &serde_json::to_vec_pretty(&rows)?)?;
     if let Some(best) = best {
         let target = args.out.join("best");
         let _ = std::fs::remove_dir_all(&target);
@@ -156,17 +137,11 @@ pub fn run(args: GridArgs) -> Result<()> {
 }
 
 fn markdown(rows: &[GridRow], best: Option<&GridRow>) -> String {
-    let mut out = String::from(
-        "| run | frozen | dropout | lr | weight decay | val macro-F1 | val micro-F1 | note |\n",
-    );
+    let mut out = String::from("| run | frozen | dropout | lr | weight decay | val macro-F1 | val micro-F1 | note |\n");
     out.push_str("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
     for r in rows {
         let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
-        let mark = if best.is_some_and(|b| b.run == r.run) {
-            " (best)"
-        } else {
-            ""
-        };
+        let mark = if best.is_some_and(|b| b.run == r.run) { " (best)" } else { "" };
         out.push_str(&format!(
             "| {}{mark} | {} | {} | {:e} | {:e} | {} | {} | {} |\n",
             r.run,

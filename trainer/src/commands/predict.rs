@@ -35,9 +35,9 @@ pub struct PredictArgs {
 pub fn run(args: PredictArgs) -> Result<()> {
     let plot = match (&args.plot, &args.plot_file) {
         (Some(plot), _) => Some(plot.clone()),
-        (None, Some(file)) => Some(
-            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?,
-        ),
+        (None, Some(file)) => {
+            Some(std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?)
+        }
         (None, None) => None,
     };
     if args.poster.is_none() && plot.is_none() {
@@ -51,10 +51,8 @@ pub fn run(args: PredictArgs) -> Result<()> {
         None => None,
     };
     let predictor = Predictor::new(Bundle::read_dir(&args.bundle)?, args.device.device())?;
-    let (answers, route) = predictor.predict(
-        poster.as_ref().map(|(b, n)| (b.as_slice(), n.as_str())),
-        plot.as_deref(),
-    )?;
+    let (answers, route) =
+        predictor.predict(poster.as_ref().map(|(b, n)| (b.as_slice(), n.as_str())), plot.as_deref())?;
     if args.json {
         let out = serde_json::json!({
             "model": predictor.bundle.manifest.name,

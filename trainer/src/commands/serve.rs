@@ -12,8 +12,7 @@ use model_core::bundle::Bundle;
 pub const DEFAULT_BUNDLE_ROUTE: &str = "/models/default/";
 
 /// The policy the page and the widget are built (and tested) to work under.
-pub const CONTENT_SECURITY_POLICY: &str =
-    "script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; base-uri 'self'";
+pub const CONTENT_SECURITY_POLICY: &str = "script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; base-uri 'self'";
 
 /// Arguments of `marquee serve`.
 #[derive(clap::Args)]
@@ -49,21 +48,13 @@ impl Site {
         let path = url_path.split(['?', '#']).next().unwrap_or("");
         let path = percent_decode(path)?;
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        let route: Vec<&str> = DEFAULT_BUNDLE_ROUTE
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .collect();
+        let route: Vec<&str> = DEFAULT_BUNDLE_ROUTE.split('/').filter(|s| !s.is_empty()).collect();
         let (root, rest) = match segments.strip_prefix(route.as_slice()) {
             Some(rest) => (&self.bundle, rest),
             None => (&self.www, segments.as_slice()),
         };
         let relative: PathBuf = rest.iter().collect();
-        if !rest.iter().all(|s| {
-            matches!(
-                Path::new(s).components().collect::<Vec<_>>()[..],
-                [Component::Normal(_)]
-            )
-        }) {
+        if !rest.iter().all(|s| matches!(Path::new(s).components().collect::<Vec<_>>()[..], [Component::Normal(_)])) {
             return None;
         }
         let mut file = root.join(relative);
@@ -121,10 +112,7 @@ fn default_www() -> PathBuf {
 pub fn run(args: ServeArgs) -> Result<()> {
     let www = args.www.unwrap_or_else(default_www);
     if !www.join("index.html").is_file() {
-        bail!(
-            "{} has no index.html: pass --www with the page's folder",
-            www.display()
-        );
+        bail!("{} has no index.html: pass --www with the page's folder", www.display());
     }
     if !www.join("pkg").join("marquee_web_bg.wasm").is_file() {
         eprintln!(
@@ -132,14 +120,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
             www.display()
         );
     }
-    let bundle = args
-        .bundle
-        .unwrap_or_else(|| www.join("models").join("default"));
+    let bundle = args.bundle.unwrap_or_else(|| www.join("models").join("default"));
     let loaded = Bundle::read_dir(&bundle).with_context(|| {
-        format!(
-            "the bundle to serve, {}, cannot be read (pass another with --bundle)",
-            bundle.display()
-        )
+        format!("the bundle to serve, {}, cannot be read (pass another with --bundle)", bundle.display())
     })?;
     let metrics = &loaded.manifest.info["test"];
     eprintln!(
@@ -148,23 +131,16 @@ pub fn run(args: ServeArgs) -> Result<()> {
         bundle.display(),
         loaded.manifest.name,
         match (metrics["micro_f1"].as_f64(), metrics["macro_f1"].as_f64()) {
-            (Some(micro), Some(macro_f1)) =>
-                format!(", test micro-F1 {micro:.3}, macro-F1 {macro_f1:.3}"),
+            (Some(micro), Some(macro_f1)) => format!(", test micro-F1 {micro:.3}, macro-F1 {macro_f1:.3}"),
             _ => String::new(),
         }
     );
     let site = Arc::new(Site { www, bundle });
     let address = format!("{}:{}", args.host, args.port);
-    let server = Arc::new(
-        tiny_http::Server::http(&address)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?,
-    );
+    let server =
+        Arc::new(tiny_http::Server::http(&address).map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?);
     // With --port 0 the system picks a free port: say which.
-    let bound = server
-        .server_addr()
-        .to_ip()
-        .map(|a| a.to_string())
-        .unwrap_or(address);
+    let bound = server.server_addr().to_ip().map(|a| a.to_string()).unwrap_or(address);
     eprintln!("open http://{bound}/  (Ctrl-C stops)");
     let workers: Vec<_> = (0..4)
         .map(|_| {
@@ -200,13 +176,10 @@ fn answer(site: &Site, request: tiny_http::Request) {
         let _ = request.respond(response);
         return;
     }
-    let file = site
-        .resolve(request.url())
-        .and_then(|path| std::fs::File::open(&path).ok().map(|f| (path, f)));
+    let file = site.resolve(request.url()).and_then(|path| std::fs::File::open(&path).ok().map(|f| (path, f)));
     let result = match file {
         Some((path, file)) => {
-            let mut response =
-                Response::from_file(file).with_header(header("Content-Type", mime_type(&path)));
+            let mut response = Response::from_file(file).with_header(header("Content-Type", mime_type(&path)));
             common.into_iter().for_each(|h| response.add_header(h));
             if path.extension().is_some_and(|e| e == "html") {
                 response.add_header(header("Content-Security-Policy", CONTENT_SECURITY_POLICY));
@@ -214,11 +187,7 @@ fn answer(site: &Site, request: tiny_http::Request) {
             if is_head {
                 let length = response.data_length();
                 let mut head = Response::empty(200);
-                response
-                    .headers()
-                    .iter()
-                    .cloned()
-                    .for_each(|h| head.add_header(h));
+                response.headers().iter().cloned().for_each(|h| head.add_header(h));
                 if let Some(length) = length {
                     head.add_header(header("Content-Length", &length.to_string()));
                 }
@@ -266,18 +235,9 @@ mod tests {
     fn paths_resolve_inside_the_site_only() {
         let (_dir, site) = site();
         assert!(site.resolve("/").unwrap().ends_with("www/index.html"));
-        assert!(site
-            .resolve("/pkg/marquee_web_bg.wasm?v=2")
-            .unwrap()
-            .ends_with("pkg/marquee_web_bg.wasm"));
-        assert!(site
-            .resolve("/models/default/manifest.json")
-            .unwrap()
-            .ends_with("bundle/manifest.json"));
-        assert!(site
-            .resolve("//models//default/manifest.json")
-            .unwrap()
-            .ends_with("bundle/manifest.json"));
+        assert!(site.resolve("/pkg/marquee_web_bg.wasm?v=2").unwrap().ends_with("pkg/marquee_web_bg.wasm"));
+        assert!(site.resolve("/models/default/manifest.json").unwrap().ends_with("bundle/manifest.json"));
+        assert!(site.resolve("//models//default/manifest.json").unwrap().ends_with("bundle/manifest.json"));
         assert!(site.resolve("//").unwrap().ends_with("www/index.html"));
         assert_eq!(site.resolve("/../secret.txt"), None);
         assert_eq!(site.resolve("/%2e%2e/secret.txt"), None);
@@ -289,17 +249,8 @@ mod tests {
 
     #[test]
     fn wasm_and_scripts_get_the_types_browsers_require() {
-        assert_eq!(
-            mime_type(Path::new("a/marquee_web_bg.wasm")),
-            "application/wasm"
-        );
-        assert_eq!(
-            mime_type(Path::new("marquee-widget.js")),
-            "text/javascript; charset=utf-8"
-        );
-        assert_eq!(
-            mime_type(Path::new("model.safetensors")),
-            "application/octet-stream"
-        );
+        assert_eq!(mime_type(Path::new("a/marquee_web_bg.wasm")), "application/wasm");
+        assert_eq!(mime_type(Path::new("marquee-widget.js")), "text/javascript; charset=utf-8");
+        assert_eq!(mime_type(Path::new("model.safetensors")), "application/octet-stream");
     }
 }

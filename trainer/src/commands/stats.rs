@@ -53,35 +53,17 @@ struct LabelStats {
 
 /// Runs `marquee data stats`.
 pub fn run(args: StatsArgs) -> Result<()> {
-    let posters = if args.quick {
-        PosterCheck::Exists
-    } else {
-        PosterCheck::Decode
-    };
-    let dataset = Dataset::load(
-        &args.data,
-        LoadOptions {
-            strict: args.strict,
-            posters,
-        },
-    )?;
+    let posters = if args.quick { PosterCheck::Exists } else { PosterCheck::Decode };
+    let dataset = Dataset::load(&args.data, LoadOptions { strict: args.strict, posters })?;
     let stats = collect(&args, &dataset);
     if let Some(path) = &args.write_split {
         let config = SplitConfig::default();
         let mut csv = String::from("id,split\n");
         for movie in &dataset.movies {
-            csv.push_str(&format!(
-                "{},{}\n",
-                movie.id,
-                dataset.split_of(movie, &config).name()
-            ));
+            csv.push_str(&format!("{},{}\n", movie.id, dataset.split_of(movie, &config).name()));
         }
         crate::paths::write_atomic(path, csv.as_bytes())?;
-        eprintln!(
-            "wrote the split of {} movies to {}",
-            dataset.movies.len(),
-            path.display()
-        );
+        eprintln!("wrote the split of {} movies to {}", dataset.movies.len(), path.display());
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&stats)?);
@@ -99,10 +81,7 @@ fn collect(args: &StatsArgs, dataset: &Dataset) -> Stats {
         histogram[count] += 1;
     }
     let config = SplitConfig::default();
-    let splits = Split::ALL
-        .iter()
-        .map(|&s| (s.name(), dataset.split(s, &config).len()))
-        .collect();
+    let splits = Split::ALL.iter().map(|&s| (s.name(), dataset.split(s, &config).len())).collect();
     let genres = dataset.genre_counts();
     Stats {
         data: args.data.clone(),
@@ -124,22 +103,13 @@ fn collect(args: &StatsArgs, dataset: &Dataset) -> Stats {
 
 fn print_table(stats: &Stats) {
     println!("Data set   {} ({:?})", stats.data.display(), stats.format);
-    println!(
-        "Movies     {} usable, {} bad rows skipped",
-        stats.movies,
-        stats.bad_rows.len()
-    );
+    println!("Movies     {} usable, {} bad rows skipped", stats.movies, stats.bad_rows.len());
     println!(
         "Splits     train {} / validation {} / test {}",
         stats.splits["train"], stats.splits["validation"], stats.splits["test"]
     );
     let labels = &stats.labels_per_movie;
-    println!(
-        "Genres     {} per movie on average (min {}, max {})",
-        fmt2(labels.mean),
-        labels.min,
-        labels.max
-    );
+    println!("Genres     {} per movie on average (min {}, max {})", fmt2(labels.mean), labels.min, labels.max);
     println!();
     println!("{} genres:", stats.num_genres);
     let mut genres: Vec<(&String, &usize)> = stats.genres.iter().collect();
@@ -151,10 +121,7 @@ fn print_table(stats: &Stats) {
         println!("  {genre:<widest$}  {count:>6}  {bar}");
     }
     if !stats.unknown_columns.is_empty() {
-        println!(
-            "\nUnknown columns (ignored): {}",
-            stats.unknown_columns.join(", ")
-        );
+        println!("\nUnknown columns (ignored): {}", stats.unknown_columns.join(", "));
     }
     if !stats.bad_rows.is_empty() {
         println!("\nBad rows (skipped; --strict fails on them):");

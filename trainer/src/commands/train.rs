@@ -18,9 +18,7 @@ use model_core::models::head::{ImageHeadConfig, MultiLabelHeadConfig};
 use model_core::models::lstm::{load_glove, LstmClassifierConfig};
 use model_core::models::resnet::{self, ResNetConfig};
 use model_core::models::simple_cnn::SimpleCnnConfig;
-use model_core::models::{
-    Classifier, FusionClassifier, FusionConfig, ImageModelConfig, ModelConfig, TextModelConfig,
-};
+use model_core::models::{Classifier, FusionClassifier, FusionConfig, ImageModelConfig, ModelConfig, TextModelConfig};
 use model_core::preprocess::image::{ImagePreprocessing, Normalization, IMAGE_SIZE};
 use model_core::preprocess::text::{BertTokenizer, WordVocab};
 use model_core::preprocess::{images_to_tensor, TextPreprocessor};
@@ -55,10 +53,7 @@ pub enum ModelKind {
 impl ModelKind {
     /// Whether the model reads posters.
     pub fn reads_images(self) -> bool {
-        !matches!(
-            self,
-            ModelKind::Lstm | ModelKind::LstmGlove | ModelKind::Bert
-        )
+        !matches!(self, ModelKind::Lstm | ModelKind::LstmGlove | ModelKind::Bert)
     }
 }
 
@@ -184,8 +179,8 @@ impl TrainConfig {
     /// A run of `model` on `data` into `out` with every other setting at its command-line
     /// default (the defaults live in one place: the `#[arg]` attributes above).
     pub fn new(model: ModelKind, data: PathBuf, out: PathBuf, device: DeviceChoice) -> Self {
-        let mut config = Self::parse_args(&["--model", "lstm", "--data", ".", "--out", "."])
-            .expect("the defaults parse");
+        let mut config =
+            Self::parse_args(&["--model", "lstm", "--data", ".", "--out", "."]).expect("the defaults parse");
         config.model = model;
         config.data = data;
         config.out = out;
@@ -260,11 +255,9 @@ struct Prepared {
 pub fn run(args: TrainArgs) -> Result<()> {
     let (config, resume) = match (args.resume, args.config) {
         (Some(run), _) => {
-            let bytes = std::fs::read(run.join("config.json")).with_context(|| {
-                format!("{} is not a run folder (no config.json)", run.display())
-            })?;
-            let config: TrainConfig =
-                serde_json::from_slice(&bytes).context("reading config.json")?;
+            let bytes = std::fs::read(run.join("config.json"))
+                .with_context(|| format!("{} is not a run folder (no config.json)", run.display()))?;
+            let config: TrainConfig = serde_json::from_slice(&bytes).context("reading config.json")?;
             (config, true)
         }
         (None, Some(config)) => (config, false),
@@ -278,42 +271,20 @@ pub fn train(config: &TrainConfig, resume: bool) -> Result<PathBuf> {
     let started = Instant::now();
     let run = &config.out;
     if !resume && run.join("config.json").exists() {
-        bail!(
-            "{} already holds a run: pick another --out, or continue it with --resume",
-            run.display()
-        );
+        bail!("{} already holds a run: pick another --out, or continue it with --resume", run.display());
     }
     std::fs::create_dir_all(run).with_context(|| format!("creating {}", run.display()))?;
-    write_atomic(
-        &run.join("config.json"),
-        &serde_json::to_vec_pretty(config)?,
-    )?;
+    write_atomic(&run.join("config.json"), &serde_json::to_vec_pretty(config)?)?;
 
     let all_devices = config.device.devices(config.devices);
     let device = all_devices[0].clone();
-    let split = SplitConfig {
-        train: config.train_fraction,
-        validation: config.validation_fraction,
-        salt: config.split_salt,
-    };
+    let split =
+        SplitConfig { train: config.train_fraction, validation: config.validation_fraction, salt: config.split_salt };
     split.validate()?;
-    let posters = if config.model.reads_images() {
-        PosterCheck::Exists
-    } else {
-        PosterCheck::Ignore
-    };
-    let mut dataset = Dataset::load(
-        &config.data,
-        LoadOptions {
-            strict: false,
-            posters,
-        },
-    )?;
+    let posters = if config.model.reads_images() { PosterCheck::Exists } else { PosterCheck::Ignore };
+    let mut dataset = Dataset::load(&config.data, LoadOptions { strict: false, posters })?;
     if !dataset.bad_rows.is_empty() {
-        eprintln!(
-            "skipping {} bad rows (see `marquee data stats`)",
-            dataset.bad_rows.len()
-        );
+        eprintln!("skipping {} bad rows (see `marquee data stats`)", dataset.bad_rows.len());
     }
     if let Some(limit) = config.limit {
         dataset.movies.truncate(limit);
@@ -321,15 +292,9 @@ pub fn train(config: &TrainConfig, resume: bool) -> Result<PathBuf> {
     let train_movies = dataset.split(Split::Train, &split);
     let genres = GenreVocab::from_movies(train_movies.iter().copied(), config.min_genre_count);
     if genres.is_empty() {
-        bail!(
-            "no genres in the training split of {}",
-            config.data.display()
-        );
+        bail!("no genres in the training split of {}", config.data.display());
     }
-    write_atomic(
-        &run.join("genres.json"),
-        &serde_json::to_vec_pretty(&genres)?,
-    )?;
+    write_atomic(&run.join("genres.json"), &serde_json::to_vec_pretty(&genres)?)?;
     eprintln!(
         "{} movies ({} train), {} genres, device {:?}",
         dataset.movies.len(),
@@ -382,61 +347,21 @@ pub fn train(config: &TrainConfig, resume: bool) -> Result<PathBuf> {
         &options,
         resume,
     )?;
-    write_atomic(
-        &run.join("thresholds.json"),
-        &serde_json::to_vec_pretty(&outcome.thresholds)?,
-    )?;
+    write_atomic(&run.join("thresholds.json"), &serde_json::to_vec_pretty(&outcome.thresholds)?)?;
 
     // The test split is only reported, never used to choose anything.
-    let (probabilities, _) = predict(
-        &outcome.best,
-        &examples.test,
-        text.as_ref(),
-        image.as_ref(),
-        &device,
-        64,
-        "testing",
-    );
-    let test = score(
-        &probabilities,
-        &examples.test,
-        &outcome.thresholds,
-        &genres.genres,
-    );
-    let (val_probabilities, _) = predict(
-        &outcome.best,
-        &examples.validation,
-        text.as_ref(),
-        image.as_ref(),
-        &device,
-        64,
-        "validating",
-    );
-    let validation = score(
-        &val_probabilities,
-        &examples.validation,
-        &outcome.thresholds,
-        &genres.genres,
-    );
-    write_atomic(
-        &run.join("test_metrics.json"),
-        &serde_json::to_vec_pretty(&test)?,
-    )?;
-    write_atomic(
-        &run.join("validation_metrics.json"),
-        &serde_json::to_vec_pretty(&validation)?,
-    )?;
-    let mut bars: Vec<(String, f64, usize)> = test
-        .per_genre
-        .iter()
-        .map(|g| (g.genre.clone(), g.f1, g.support))
-        .collect();
+    let (probabilities, _) =
+        predict(&outcome.best, &examples.test, text.as_ref(), image.as_ref(), &device, 64, "testing");
+    let test = score(&probabilities, &examples.test, &outcome.thresholds, &genres.genres);
+    let (val_probabilities, _) =
+        predict(&outcome.best, &examples.validation, text.as_ref(), image.as_ref(), &device, 64, "validating");
+    let validation = score(&val_probabilities, &examples.validation, &outcome.thresholds, &genres.genres);
+    write_atomic(&run.join("test_metrics.json"), &serde_json::to_vec_pretty(&test)?)?;
+    write_atomic(&run.join("validation_metrics.json"), &serde_json::to_vec_pretty(&validation)?)?;
+    let mut bars: Vec<(String, f64, usize)> =
+        test.per_genre.iter().map(|g| (g.genre.clone(), g.f1, g.support)).collect();
     bars.sort_by(|a, b| b.1.total_cmp(&a.1));
-    crate::train::plots::genre_bars(
-        &bars,
-        &run.join("genre_f1.png"),
-        &format!("{name}: test F1 per genre"),
-    )?;
+    crate::train::plots::genre_bars(&bars, &run.join("genre_f1.png"), &format!("{name}: test F1 per genre"))?;
 
     let info = serde_json::json!({
         "data": config.data,
@@ -453,14 +378,7 @@ pub fn train(config: &TrainConfig, resume: bool) -> Result<PathBuf> {
     let manifest = Manifest {
         format: String::new(),
         format_version: 0,
-        name: format!(
-            "{name} ({})",
-            config
-                .data
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-        ),
+        name: format!("{name} ({})", config.data.file_name().unwrap_or_default().to_string_lossy()),
         model: model_config,
         genres: genres.genres.clone(),
         thresholds: outcome.thresholds.clone(),
@@ -472,14 +390,7 @@ pub fn train(config: &TrainConfig, resume: bool) -> Result<PathBuf> {
         info,
     };
     let bundle = run.join("bundle");
-    write_bundle(
-        &outcome.best,
-        BundleContents {
-            manifest,
-            text_part,
-        },
-        &bundle,
-    )?;
+    write_bundle(&outcome.best, BundleContents { manifest, text_part }, &bundle)?;
     println!(
         "test micro-F1 {:.4}, macro-F1 {:.4}, weighted-F1 {:.4}, samples-F1 {:.4}, Hamming {:.4} ({} movies)",
         test.micro_f1, test.macro_f1, test.weighted_f1, test.samples_f1, test.hamming_loss, test.movies
@@ -513,13 +424,7 @@ pub fn summary(report: &MultiLabelReport) -> serde_json::Value {
     })
 }
 
-fn fit_defaults(
-    epochs: usize,
-    lr: f64,
-    weight_decay: f64,
-    optimizer: OptimizerKind,
-    pos_weight: bool,
-) -> FitOptions {
+fn fit_defaults(epochs: usize, lr: f64, weight_decay: f64, optimizer: OptimizerKind, pos_weight: bool) -> FitOptions {
     FitOptions {
         epochs,
         batch_size: 32,
@@ -536,10 +441,7 @@ fn fit_defaults(
 
 fn read_file(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| {
-        format!(
-            "{}: cannot read it (run scripts/fetch-pretrained.sh for the default weights)",
-            path.display()
-        )
+        format!("{}: cannot read it (run scripts/fetch-pretrained.sh for the default weights)", path.display())
     })
 }
 
@@ -554,30 +456,18 @@ fn prepare_model(
     train_device.seed(config.seed);
     let n = genres.len();
     let max_len = config.max_len;
-    let train_plots = || {
-        dataset
-            .split(Split::Train, split)
-            .into_iter()
-            .map(|m| m.overview.as_str())
-    };
+    let train_plots = || dataset.split(Split::Train, split).into_iter().map(|m| m.overview.as_str());
     match config.model {
         ModelKind::Lstm | ModelKind::LstmGlove => {
-            let vocab = WordVocab::build(
-                train_plots(),
-                config.min_word_count,
-                config.max_words,
-                max_len.unwrap_or(200),
-            );
+            let vocab =
+                WordVocab::build(train_plots(), config.min_word_count, config.max_words, max_len.unwrap_or(200));
             let mut notes = serde_json::json!({"vocabulary": vocab.len()});
             let (model_config, model) = if config.model == ModelKind::Lstm {
                 let c = LstmClassifierConfig::baseline(n, vocab.len());
                 let model = c.init(&train_device);
                 (c, model)
             } else {
-                let path = config
-                    .glove
-                    .clone()
-                    .unwrap_or_else(|| pretrained_dir().join("glove/glove.6B.50d.txt"));
+                let path = config.glove.clone().unwrap_or_else(|| pretrained_dir().join("glove/glove.6B.50d.txt"));
                 let (table, coverage) = load_glove(&path, &vocab, config.seed)?;
                 eprintln!(
                     "GloVe {}: {}d, covers {}/{} vocabulary words ({:.1}%)",
@@ -594,9 +484,7 @@ fn prepare_model(
                 if let Some(d) = config.dropout {
                     c.dropout = d;
                 }
-                let model = c
-                    .init(&train_device)
-                    .with_embeddings(table, c.freeze_embeddings)?;
+                let model = c.init(&train_device).with_embeddings(table, c.freeze_embeddings)?;
                 (c, model)
             };
             let text = TextPreprocessor::Words(vocab.clone());
@@ -605,9 +493,7 @@ fn prepare_model(
                 model: Classifier::Text(model_core::models::TextClassifier::Lstm(model)),
                 config: ModelConfig::Text(TextModelConfig::Lstm(model_config)),
                 text_part: Some(("vocab.json".into(), serde_json::to_vec(&vocab)?)),
-                text_spec: Some(TextSpec::Words {
-                    file: "vocab.json".into(),
-                }),
+                text_spec: Some(TextSpec::Words { file: "vocab.json".into() }),
                 text: Some(text),
                 image: None,
                 examples,
@@ -619,16 +505,10 @@ fn prepare_model(
             })
         }
         ModelKind::Bert => {
-            let dir = config
-                .bert
-                .clone()
-                .unwrap_or_else(|| pretrained_dir().join("all-MiniLM-L6-v2"));
-            let bert_config =
-                BertConfig::from_json(&read_file(&dir.join("config.json"))?, "config.json")?;
+            let dir = config.bert.clone().unwrap_or_else(|| pretrained_dir().join("all-MiniLM-L6-v2"));
+            let bert_config = BertConfig::from_json(&read_file(&dir.join("config.json"))?, "config.json")?;
             let tokenizer_bytes = read_file(&dir.join("tokenizer.json"))?;
-            let max_len = max_len
-                .unwrap_or(128)
-                .min(bert_config.max_position_embeddings);
+            let max_len = max_len.unwrap_or(128).min(bert_config.max_position_embeddings);
             let tokenizer = BertTokenizer::from_bytes(&tokenizer_bytes, max_len, "tokenizer.json")?;
             let pooling = match config.pooling {
                 PoolingChoice::Cls => BertPooling::Cls,
@@ -648,10 +528,7 @@ fn prepare_model(
                 model: Classifier::Text(model_core::models::TextClassifier::Bert(model)),
                 config: ModelConfig::Text(TextModelConfig::Bert(c)),
                 text_part: Some(("tokenizer.json".into(), tokenizer_bytes)),
-                text_spec: Some(TextSpec::Bert {
-                    file: "tokenizer.json".into(),
-                    max_len,
-                }),
+                text_spec: Some(TextSpec::Bert { file: "tokenizer.json".into(), max_len }),
                 text: Some(text),
                 image: None,
                 examples,
@@ -665,15 +542,10 @@ fn prepare_model(
             if let Some(d) = config.dropout {
                 c.dropout = d;
             }
-            let image = ImagePreprocessing {
-                size: config.image_size,
-                ..ImagePreprocessing::new(Normalization::HALF)
-            };
+            let image = ImagePreprocessing { size: config.image_size, ..ImagePreprocessing::new(Normalization::HALF) };
             let examples = prepare(dataset, split, genres, None, Some(&image))?;
             Ok(Prepared {
-                model: Classifier::Image(model_core::models::ImageClassifier::SimpleCnn(
-                    c.init(&train_device),
-                )),
+                model: Classifier::Image(model_core::models::ImageClassifier::SimpleCnn(c.init(&train_device))),
                 config: ModelConfig::Image(ImageModelConfig::SimpleCnn(c)),
                 text: None,
                 text_part: None,
@@ -693,40 +565,24 @@ fn prepare_model(
                     .resnet_weights
                     .clone()
                     .unwrap_or_else(|| pretrained_dir().join("resnet50/resnet50-11ad3fa6.pth"));
-                let head = ImageHeadConfig::MultiLabel(MultiLabelHeadConfig::design(
-                    resnet::RESNET50_FEATURES,
-                    n,
-                    dropout,
-                ));
-                (
-                    weights,
-                    ImageModelConfig::Resnet50(ResNetConfig {
-                        freeze_backbone,
-                        ..ResNetConfig::resnet50(head)
-                    }),
-                )
+                let head =
+                    ImageHeadConfig::MultiLabel(MultiLabelHeadConfig::design(resnet::RESNET50_FEATURES, n, dropout));
+                (weights, ImageModelConfig::Resnet50(ResNetConfig { freeze_backbone, ..ResNetConfig::resnet50(head) }))
             } else {
-                let weights = config.efficientnet_weights.clone().unwrap_or_else(|| {
-                    pretrained_dir().join("efficientnet-lite0/efficientnet-lite0-57934424.pth")
-                });
+                let weights = config
+                    .efficientnet_weights
+                    .clone()
+                    .unwrap_or_else(|| pretrained_dir().join("efficientnet-lite0/efficientnet-lite0-57934424.pth"));
                 let head = ImageHeadConfig::MultiLabel(MultiLabelHeadConfig::design(
                     efficientnet::EFFICIENTNET_FEATURES,
                     n,
                     dropout,
                 ));
-                (
-                    weights,
-                    ImageModelConfig::EfficientnetLite0(EfficientNetConfig {
-                        head,
-                        freeze_backbone,
-                    }),
-                )
+                (weights, ImageModelConfig::EfficientnetLite0(EfficientNetConfig { head, freeze_backbone }))
             };
             let mut model = model_config.init(&train_device);
             match &mut model {
-                model_core::models::ImageClassifier::Resnet50(m) => {
-                    resnet::load_torchvision(m, &weights)?
-                }
+                model_core::models::ImageClassifier::Resnet50(m) => resnet::load_torchvision(m, &weights)?,
                 model_core::models::ImageClassifier::EfficientnetLite0(m) => {
                     efficientnet::load_pretrained(m, &weights)?
                 }
@@ -734,10 +590,8 @@ fn prepare_model(
                     unreachable!("a pretrained backbone")
                 }
             }
-            let image = ImagePreprocessing {
-                size: config.image_size,
-                ..ImagePreprocessing::new(Normalization::IMAGENET)
-            };
+            let image =
+                ImagePreprocessing { size: config.image_size, ..ImagePreprocessing::new(Normalization::IMAGENET) };
             // A frozen backbone reads each poster once, for the feature cache, and only when
             // the cache lacks it; a trained one reads them every epoch, so decode them up front.
             let decode_now = (!model_config.frozen_backbone()).then_some(&image);
@@ -745,13 +599,7 @@ fn prepare_model(
             if model_config.frozen_backbone() {
                 let weights_id = model_core::bundle::sha256_hex(&read_file(&weights)?);
                 let kind = serde_json::to_string(&config.model)?;
-                cache_image_features(
-                    &model,
-                    &image,
-                    &mut examples,
-                    device,
-                    &format!("{kind} {weights_id}"),
-                )?;
+                cache_image_features(&model, &image, &mut examples, device, &format!("{kind} {weights_id}"))?;
             }
             Ok(Prepared {
                 model: Classifier::Image(model),
@@ -779,22 +627,11 @@ fn cache_image_features(
     weights_id: &str,
 ) -> Result<()> {
     let valid = model.valid();
-    let description = format!(
-        "backbone features v1\n{weights_id}\n{}",
-        serde_json::to_string(image)?
-    );
-    let map = features::cached(
-        &description,
-        examples,
-        "backbone features",
-        |chunk: &[&Example]| {
-            let chw = chunk
-                .iter()
-                .map(|e| poster_chw(e, image))
-                .collect::<Result<Vec<_>>>()?;
-            Ok(valid.features(images_to_tensor(&chw, image, device)))
-        },
-    )?;
+    let description = format!("backbone features v1\n{weights_id}\n{}", serde_json::to_string(image)?);
+    let map = features::cached(&description, examples, "backbone features", |chunk: &[&Example]| {
+        let chw = chunk.iter().map(|e| poster_chw(e, image)).collect::<Result<Vec<_>>>()?;
+        Ok(valid.features(images_to_tensor(&chw, image, device)))
+    })?;
     for example in examples.all_mut() {
         example.image_cached = Some(map[&example.id].clone());
         example.poster = None;
@@ -804,11 +641,7 @@ fn cache_image_features(
 
 /// Reads a branch: a bundle folder, or a run folder holding one in `bundle/`.
 fn read_branch(path: &Path) -> Result<Bundle> {
-    let dir = if path
-        .join("bundle")
-        .join(model_core::bundle::MANIFEST)
-        .is_file()
-    {
+    let dir = if path.join("bundle").join(model_core::bundle::MANIFEST).is_file() {
         path.join("bundle")
     } else {
         path.to_path_buf()
@@ -823,14 +656,8 @@ fn prepare_fusion(
     genres: &GenreVocab,
     device: &Device,
 ) -> Result<Prepared> {
-    let text_path = config
-        .text_model
-        .as_ref()
-        .context("fusion needs --text-model (a text bundle or run)")?;
-    let image_path = config
-        .image_model
-        .as_ref()
-        .context("fusion needs --image-model (an image bundle or run)")?;
+    let text_path = config.text_model.as_ref().context("fusion needs --text-model (a text bundle or run)")?;
+    let image_path = config.image_model.as_ref().context("fusion needs --image-model (an image bundle or run)")?;
     let text_bundle = read_branch(text_path)?;
     let image_bundle = read_branch(image_path)?;
     for (bundle, what) in [(&text_bundle, "text"), (&image_bundle, "image")] {
@@ -843,20 +670,15 @@ fn prepare_fusion(
             );
         }
     }
-    let (ModelConfig::Text(text_config), Classifier::Text(text_model)) = (
-        text_bundle.manifest.model.clone(),
-        text_bundle.load_model(device)?,
-    ) else {
+    let (ModelConfig::Text(text_config), Classifier::Text(text_model)) =
+        (text_bundle.manifest.model.clone(), text_bundle.load_model(device)?)
+    else {
         bail!("--text-model {} is not a text model", text_bundle.source)
     };
-    let (ModelConfig::Image(image_config), Classifier::Image(image_model)) = (
-        image_bundle.manifest.model.clone(),
-        image_bundle.load_model(device)?,
-    ) else {
-        bail!(
-            "--image-model {} is not an image model",
-            image_bundle.source
-        )
+    let (ModelConfig::Image(image_config), Classifier::Image(image_model)) =
+        (image_bundle.manifest.model.clone(), image_bundle.load_model(device)?)
+    else {
+        bail!("--image-model {} is not an image model", image_bundle.source)
     };
     let mode = match config.fusion_mode {
         FusionModeChoice::Logits => FusionMode::Logits,
@@ -877,37 +699,21 @@ fn prepare_fusion(
         num_genres: n,
     };
     let train_device = device.clone().autodiff();
-    let fusion = FusionClassifier::new(
-        text_model,
-        image_model,
-        head_config.init(&train_device),
-        mode,
-    );
+    let fusion = FusionClassifier::new(text_model, image_model, head_config.init(&train_device), mode);
 
-    let text = text_bundle
-        .text_preprocessor()?
-        .context("the text branch has no tokenizer")?;
-    let image = image_bundle
-        .manifest
-        .image
-        .context("the image branch has no image preprocessing")?;
+    let text = text_bundle.text_preprocessor()?.context("the text branch has no tokenizer")?;
+    let image = image_bundle.manifest.image.context("the image branch has no image preprocessing")?;
     // Posters are decoded only if the image branch's outputs are not cached yet.
     let mut examples = prepare(dataset, split, genres, Some(&text), None)?;
     // Each branch's pooled features are computed once per movie and cached (keyed by the
     // branch's weights); the logits that the design's head reads are the branch's own head
     // applied to them, so every fusion mode shares one pass over the posters and plots.
     let text_features = features::cached(
-        &format!(
-            "fusion text branch features v1\n{}",
-            text_bundle.manifest.parts[model_core::bundle::WEIGHTS].sha256
-        ),
+        &format!("fusion text branch features v1\n{}", text_bundle.manifest.parts[model_core::bundle::WEIGHTS].sha256),
         &examples,
         "text branch",
         |chunk: &[&Example]| {
-            let sequences: Vec<Vec<u32>> = chunk
-                .iter()
-                .map(|e| e.tokens.clone().expect("tokenised"))
-                .collect();
+            let sequences: Vec<Vec<u32>> = chunk.iter().map(|e| e.tokens.clone().expect("tokenised")).collect();
             Ok(fusion.text.features(&text.to_input(&sequences, device)))
         },
     )?;
@@ -919,13 +725,8 @@ fn prepare_fusion(
         &examples,
         "image branch",
         |chunk: &[&Example]| {
-            let chw = chunk
-                .iter()
-                .map(|e| poster_chw(e, &image))
-                .collect::<Result<Vec<_>>>()?;
-            Ok(fusion
-                .image
-                .features(images_to_tensor(&chw, &image, device)))
+            let chw = chunk.iter().map(|e| poster_chw(e, &image)).collect::<Result<Vec<_>>>()?;
+            Ok(fusion.image.features(images_to_tensor(&chw, &image, device)))
         },
     )?;
     let (text_map, image_map) = if mode.uses_features() {
@@ -950,11 +751,7 @@ fn prepare_fusion(
     };
     Ok(Prepared {
         model: Classifier::Fusion(fusion),
-        config: ModelConfig::Fusion(FusionConfig {
-            text: text_config,
-            image: image_config,
-            head: head_config,
-        }),
+        config: ModelConfig::Fusion(FusionConfig { text: text_config, image: image_config, head: head_config }),
         text: Some(text),
         text_part,
         text_spec,
@@ -975,13 +772,9 @@ mod tests {
 
     #[test]
     fn runs_saved_before_image_size_existed_resume_at_224() {
-        let mut saved = serde_json::to_value(TrainConfig::new(
-            ModelKind::Cnn,
-            "data".into(),
-            "run".into(),
-            DeviceChoice::Cpu,
-        ))
-        .unwrap();
+        let mut saved =
+            serde_json::to_value(TrainConfig::new(ModelKind::Cnn, "data".into(), "run".into(), DeviceChoice::Cpu))
+                .unwrap();
         saved.as_object_mut().unwrap().remove("image_size");
         let config: TrainConfig = serde_json::from_value(saved).unwrap();
         assert_eq!(config.image_size, 224);
@@ -990,23 +783,11 @@ mod tests {
     #[test]
     fn image_size_is_parsed_and_bounded() {
         let parse = |size: &str| {
-            TrainConfig::parse_args(&[
-                "--model",
-                "cnn",
-                "--data",
-                ".",
-                "--out",
-                ".",
-                "--image-size",
-                size,
-            ])
-            .map(|c| c.image_size)
+            TrainConfig::parse_args(&["--model", "cnn", "--data", ".", "--out", ".", "--image-size", size])
+                .map(|c| c.image_size)
         };
         assert_eq!(parse("128").unwrap(), 128);
         assert!(parse("8").is_err(), "a side under 32 pixels is refused");
-        assert!(
-            parse("100000").is_err(),
-            "a side over 1024 pixels is refused"
-        );
+        assert!(parse("100000").is_err(), "a side over 1024 pixels is refused");
     }
 }

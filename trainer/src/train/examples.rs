@@ -47,18 +47,12 @@ pub struct SplitExamples {
 impl SplitExamples {
     /// All examples of every split.
     pub fn all_mut(&mut self) -> impl Iterator<Item = &mut Example> {
-        self.train
-            .iter_mut()
-            .chain(self.validation.iter_mut())
-            .chain(self.test.iter_mut())
+        self.train.iter_mut().chain(self.validation.iter_mut()).chain(self.test.iter_mut())
     }
 
     /// All examples of every split.
     pub fn all(&self) -> impl Iterator<Item = &Example> {
-        self.train
-            .iter()
-            .chain(self.validation.iter())
-            .chain(self.test.iter())
+        self.train.iter().chain(self.validation.iter()).chain(self.test.iter())
     }
 }
 
@@ -99,10 +93,7 @@ fn prepare_one(
     image: Option<&ImagePreprocessing>,
 ) -> Result<Example> {
     let tokens = text.map(|t| t.encode(&movie.overview)).transpose()?;
-    let poster = image
-        .map(|pre| load_poster(&movie.poster, pre))
-        .transpose()?
-        .map(Arc::new);
+    let poster = image.map(|pre| load_poster(&movie.poster, pre)).transpose()?.map(Arc::new);
     Ok(Example {
         id: movie.id.clone(),
         tokens,
@@ -116,15 +107,9 @@ fn prepare_one(
 
 /// Reads, decodes and resizes a poster to `pre`'s square (normalisation comes at batch time).
 pub fn load_poster(path: &std::path::Path, pre: &ImagePreprocessing) -> Result<RgbImage> {
-    let bytes =
-        std::fs::read(path).map_err(|e| anyhow::anyhow!("poster {}: {e}", path.display()))?;
+    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("poster {}: {e}", path.display()))?;
     let decoded = decode_image(&bytes, &path.display().to_string())?;
-    Ok(image::imageops::resize(
-        &decoded,
-        pre.size,
-        pre.size,
-        image::imageops::FilterType::Triangle,
-    ))
+    Ok(image::imageops::resize(&decoded, pre.size, pre.size, image::imageops::FilterType::Triangle))
 }
 
 /// Normalised CHW floats of an example's poster: the decoded one, or decoded now.
@@ -144,11 +129,7 @@ fn augment(poster: &RgbImage, rng: &mut Rng) -> RgbImage {
     let dx = rng.below(2 * max_shift as usize + 1) as i64 - max_shift;
     let dy = rng.below(2 * max_shift as usize + 1) as i64 - max_shift;
     RgbImage::from_fn(w, h, |x, y| {
-        let sx = if flip {
-            w as i64 - 1 - x as i64
-        } else {
-            x as i64
-        };
+        let sx = if flip { w as i64 - 1 - x as i64 } else { x as i64 };
         let sx = (sx + dx).clamp(0, w as i64 - 1) as u32;
         let sy = (y as i64 + dy).clamp(0, h as i64 - 1) as u32;
         *poster.get_pixel(sx, sy)
@@ -174,37 +155,15 @@ pub fn batch(
     let targets = stack(examples.iter().map(|e| e.target.as_slice()).collect());
 
     let text_cached = examples[0].text_cached.is_some().then(|| {
-        stack(
-            examples
-                .iter()
-                .map(|e| {
-                    e.text_cached
-                        .as_ref()
-                        .expect("cached for every example")
-                        .as_slice()
-                })
-                .collect(),
-        )
+        stack(examples.iter().map(|e| e.text_cached.as_ref().expect("cached for every example").as_slice()).collect())
     });
     let image_cached = examples[0].image_cached.is_some().then(|| {
-        stack(
-            examples
-                .iter()
-                .map(|e| {
-                    e.image_cached
-                        .as_ref()
-                        .expect("cached for every example")
-                        .as_slice()
-                })
-                .collect(),
-        )
+        stack(examples.iter().map(|e| e.image_cached.as_ref().expect("cached for every example").as_slice()).collect())
     });
     let text = match (&text_cached, text) {
         (None, Some(pre)) => {
-            let sequences: Vec<Vec<u32>> = examples
-                .iter()
-                .map(|e| e.tokens.clone().expect("tokenised for text models"))
-                .collect();
+            let sequences: Vec<Vec<u32>> =
+                examples.iter().map(|e| e.tokens.clone().expect("tokenised for text models")).collect();
             Some(pre.to_input(&sequences, device))
         }
         _ => None,
@@ -226,15 +185,7 @@ pub fn batch(
         _ => None,
     };
     debug_assert_eq!(targets.dims()[1], genres);
-    (
-        Batch {
-            text,
-            images,
-            text_cached,
-            image_cached,
-        },
-        targets,
-    )
+    (Batch { text, images, text_cached, image_cached }, targets)
 }
 
 #[cfg(test)]

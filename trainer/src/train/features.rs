@@ -29,9 +29,7 @@ fn cache_path(description: &str, examples: &SplitExamples) -> PathBuf {
         key.push_str(&example.id);
     }
     let digest = sha256_hex(key.as_bytes());
-    cache_dir()
-        .join("features")
-        .join(format!("{}.bin", &digest[..32]))
+    cache_dir().join("features").join(format!("{}.bin", &digest[..32]))
 }
 
 /// Returns `compute`'s output for every example of every split, from the cache when it has
@@ -46,11 +44,7 @@ pub fn cached(
     let path = cache_path(description, examples);
     if let Ok(map) = read(&path) {
         if examples.all().all(|e| map.contains_key(&e.id)) {
-            eprintln!(
-                "{label}: {} cached vectors from {}",
-                map.len(),
-                path.display()
-            );
+            eprintln!("{label}: {} cached vectors from {}", map.len(), path.display());
             return Ok(map);
         }
     }
@@ -60,15 +54,9 @@ pub fn cached(
     for chunk in all.chunks(32) {
         let output = compute(chunk)?;
         let [rows, width] = output.dims();
-        let values = output
-            .into_data()
-            .try_to_vec::<f32>()
-            .expect("f32 features");
+        let values = output.into_data().try_to_vec::<f32>().expect("f32 features");
         for (row, example) in chunk.iter().enumerate().take(rows) {
-            map.insert(
-                example.id.clone(),
-                Arc::new(values[row * width..(row + 1) * width].to_vec()),
-            );
+            map.insert(example.id.clone(), Arc::new(values[row * width..(row + 1) * width].to_vec()));
         }
         bar.inc(chunk.len() as u64);
     }
@@ -78,31 +66,18 @@ pub fn cached(
 }
 
 /// Applies `f` (a head, say) to every vector of `map`, in batches of 256 on `device`.
-pub fn map_rows(
-    map: &FeatureMap,
-    device: &burn::tensor::Device,
-    f: impl Fn(Tensor<2>) -> Tensor<2>,
-) -> FeatureMap {
+pub fn map_rows(map: &FeatureMap, device: &burn::tensor::Device, f: impl Fn(Tensor<2>) -> Tensor<2>) -> FeatureMap {
     let ids: Vec<&String> = map.keys().collect();
     let width = map.values().next().map_or(0, |v| v.len());
     let mut out = FeatureMap::with_capacity(map.len());
     for chunk in ids.chunks(256) {
-        let flat: Vec<f32> = chunk
-            .iter()
-            .flat_map(|id| map[*id].iter().copied())
-            .collect();
-        let input = Tensor::<2>::from_data(
-            burn::tensor::TensorData::new(flat, [chunk.len(), width]),
-            device,
-        );
+        let flat: Vec<f32> = chunk.iter().flat_map(|id| map[*id].iter().copied()).collect();
+        let input = Tensor::<2>::from_data(burn::tensor::TensorData::new(flat, [chunk.len(), width]), device);
         let output = f(input);
         let [rows, outputs] = output.dims();
         let values = output.into_data().try_to_vec::<f32>().expect("f32 outputs");
         for (row, id) in chunk.iter().enumerate().take(rows) {
-            out.insert(
-                (*id).clone(),
-                Arc::new(values[row * outputs..(row + 1) * outputs].to_vec()),
-            );
+            out.insert((*id).clone(), Arc::new(values[row * outputs..(row + 1) * outputs].to_vec()));
         }
     }
     out
@@ -148,10 +123,7 @@ fn read(path: &std::path::Path) -> Result<FeatureMap> {
     for _ in 0..count {
         let len = u16::from_le_bytes(take(2)?.try_into()?) as usize;
         let id = String::from_utf8(take(len)?.to_vec()).context("feature cache id")?;
-        let values = take(width * 4)?
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-            .collect();
+        let values = take(width * 4)?.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
         map.insert(id, Arc::new(values));
     }
     Ok(map)

@@ -8,14 +8,13 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{
-    AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, MultiGradientsParams,
-};
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, MultiGradientsParams};
 use burn::store::{BurnpackStore, ModuleSnapshot};
-use burn::tensor::activation::{log_sigmoid, sigmoid};
+use burn::tensor::activation::log_sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 use model_core::metrics::{evaluate, tune_thresholds, MultiLabelReport};
 use model_core::models::Classifier;
+use model_core::ops;
 use model_core::preprocess::image::ImagePreprocessing;
 use model_core::preprocess::TextPreprocessor;
 use serde::{Deserialize, Serialize};
@@ -106,11 +105,7 @@ pub fn positive_weights(train: &[Example]) -> Vec<f32> {
 }
 
 /// Mean binary cross-entropy with logits, positives weighted per genre.
-pub fn bce_with_logits(
-    logits: Tensor<2>,
-    targets: Tensor<2>,
-    pos_weight: Option<Tensor<2>>,
-) -> Tensor<1> {
+pub fn bce_with_logits(logits: Tensor<2>, targets: Tensor<2>, pos_weight: Option<Tensor<2>>) -> Tensor<1> {
     let positive = targets.clone() * log_sigmoid(logits.clone());
     let positive = match pos_weight {
         Some(w) => positive * w,
@@ -124,13 +119,10 @@ fn optimizer(options: &FitOptions) -> ModuleOptimizer {
     match options.optimizer {
         OptimizerKind::Adam => AdamConfig::new()
             .with_weight_decay(
-                (options.weight_decay > 0.0)
-                    .then(|| WeightDecayConfig::new(options.weight_decay as f32)),
+                (options.weight_decay > 0.0).then(|| WeightDecayConfig::new(options.weight_decay as f32)),
             )
             .init(),
-        OptimizerKind::Adamw => AdamWConfig::new()
-            .with_weight_decay(options.weight_decay as f32)
-            .init(),
+        OptimizerKind::Adamw => AdamWConfig::new().with_weight_decay(options.weight_decay as f32).init(),
     }
 }
 
@@ -145,20 +137,23 @@ pub fn predict(
     label: &str,
 ) -> (Vec<f32>, f64) {
     let bar = progress::bar(examples.len() as u64, label);
-    let mut probabilities = Vec::new();
+    // Batches of similar plot lengths, so short plots are not padded to long ones; the
+    // probabilities go back to the examples' order.
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    order.sort_by_key(|&i| examples[i].tokens.as_ref().map_or(0, Vec::len));
+    let genres = examples.first().map_or(0, |e| e.target.len());
+    let mut probabilities = vec![0.0f32; examples.len() * genres];
     let mut loss_sum = 0.0;
-    for chunk in examples.chunks(batch_size.max(1)) {
-        let refs: Vec<&Example> = chunk.iter().collect();
+    for chunk in order.chunks(batch_size.max(1)) {
+        let refs: Vec<&Example> = chunk.iter().map(|&i| &examples[i]).collect();
         let (input, targets) = batch(&refs, text, image, device, None);
         let logits = model.forward(&input);
         let loss: f32 = bce_with_logits(logits.clone(), targets, None).into_scalar();
         loss_sum += f64::from(loss) * chunk.len() as f64;
-        probabilities.extend(
-            sigmoid(logits)
-                .into_data()
-                .try_to_vec::<f32>()
-                .expect("f32 logits"),
-        );
+        let rows = ops::sigmoid(logits).into_data().try_to_vec::<f32>().expect("f32 logits");
+        for (&i, row) in chunk.iter().zip(rows.chunks(genres)) {
+            probabilities[i * genres..(i + 1) * genres].copy_from_slice(row);
+        }
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
@@ -167,19 +162,11 @@ pub fn predict(
 
 /// The flat targets of `examples`.
 pub fn targets(examples: &[Example]) -> Vec<f32> {
-    examples
-        .iter()
-        .flat_map(|e| e.target.iter().copied())
-        .collect()
+    examples.iter().flat_map(|e| e.target.iter().copied()).collect()
 }
 
 /// Scores probabilities against `examples` with tuned or given thresholds.
-pub fn score(
-    probabilities: &[f32],
-    examples: &[Example],
-    thresholds: &[f32],
-    genres: &[String],
-) -> MultiLabelReport {
+pub fn score(probabilities: &[f32], examples: &[Example], thresholds: &[f32], genres: &[String]) -> MultiLabelReport {
     evaluate(probabilities, &targets(examples), thresholds, genres)
 }
 
@@ -206,22 +193,8 @@ pub struct FitInputs<'a> {
 
 /// Trains `model` (built on the autodiff device, weights initialised) and returns the best
 /// epoch's weights. With `resume`, continues from the run's checkpoint instead of starting over.
-pub fn fit(
-    mut model: Classifier,
-    inputs: FitInputs<'_>,
-    options: &FitOptions,
-    resume: bool,
-) -> Result<FitOutcome> {
-    let FitInputs {
-        run,
-        examples,
-        genres,
-        text,
-        image,
-        device,
-        extra_devices,
-        name,
-    } = inputs;
+pub fn fit(mut model: Classifier, inputs: FitInputs<'_>, options: &FitOptions, resume: bool) -> Result<FitOutcome> {
+    let FitInputs { run, examples, genres, text, image, device, extra_devices, name } = inputs;
     if examples.train.is_empty() || examples.validation.is_empty() {
         bail!(
             "training needs movies in both the training and the validation split (got {} and {})",
@@ -277,10 +250,7 @@ pub fn fit(
         if options.max_batches > 0 {
             batches.truncate(options.max_batches);
         }
-        let bar = progress::bar(
-            batches.len() as u64,
-            &format!("{name} epoch {epoch}/{}", options.epochs),
-        );
+        let bar = progress::bar(batches.len() as u64, &format!("{name} epoch {epoch}/{}", options.epochs));
         let mut loss_sum = 0.0;
         for indices in &batches {
             let refs: Vec<&Example> = indices.iter().map(|&i| &examples.train[i]).collect();
@@ -316,17 +286,9 @@ pub fn fit(
         bar.finish_and_clear();
 
         let valid = model.valid();
-        let (probabilities, validation_loss) = predict(
-            &valid,
-            &examples.validation,
-            text,
-            image,
-            device,
-            64,
-            "validating",
-        );
-        let thresholds =
-            tune_thresholds(&probabilities, &targets(&examples.validation), genres.len());
+        let (probabilities, validation_loss) =
+            predict(&valid, &examples.validation, text, image, device, 64, "validating");
+        let thresholds = tune_thresholds(&probabilities, &targets(&examples.validation), genres.len());
         let report = score(&probabilities, &examples.validation, &thresholds, genres);
         let record = EpochRecord {
             epoch,
@@ -338,7 +300,11 @@ pub fn fit(
         };
         eprintln!(
             "epoch {epoch}: train loss {:.4}, validation loss {:.4}, micro-F1 {:.4}, macro-F1 {:.4} ({:.0} s)",
-            record.train_loss, record.validation_loss, record.validation_micro_f1, record.validation_macro_f1, record.seconds
+            record.train_loss,
+            record.validation_loss,
+            record.validation_micro_f1,
+            record.validation_macro_f1,
+            record.seconds
         );
         state.history.push(record);
         state.epochs_done = epoch;
@@ -355,12 +321,7 @@ pub fn fit(
         history::write(&state.history, run)?;
         super::plots::curves(&state.history, &run.join("curves.png"), name)?;
     }
-    Ok(FitOutcome {
-        best,
-        thresholds: state.best_thresholds,
-        best_epoch: state.best_epoch,
-        history: state.history,
-    })
+    Ok(FitOutcome { best, thresholds: state.best_thresholds, best_epoch: state.best_epoch, history: state.history })
 }
 
 /// One data-parallel step's gradients: the batch is split into one slice per device, each
@@ -378,27 +339,19 @@ fn data_parallel_grads(
     pos_weight: Option<&Tensor<2>>,
     mut rng: Option<&mut Rng>,
 ) -> (f32, MultiGradientsParams) {
-    let devices: Vec<Device> = std::iter::once(main.clone())
-        .chain(extra.iter().map(|d| d.clone().autodiff()))
-        .collect();
+    let devices: Vec<Device> =
+        std::iter::once(main.clone()).chain(extra.iter().map(|d| d.clone().autodiff())).collect();
     let share = refs.len().div_ceil(devices.len());
     let mut grads = MultiGradientsParams::default();
     let mut total = 0.0;
     for (slice, device) in refs.chunks(share).zip(&devices) {
-        let replica = if device == main {
-            model.clone()
-        } else {
-            model.clone().fork(device)
-        };
+        let replica = if device == main { model.clone() } else { model.clone().fork(device) };
         let (input, targets) = batch(slice, text, image, device, rng.as_deref_mut());
         let weight = pos_weight.map(|w| w.clone().to_device(device));
         let loss = bce_with_logits(replica.forward(&input), targets, weight)
             .mul_scalar(slice.len() as f64 / refs.len() as f64);
         total += loss.clone().into_scalar::<f32>();
-        grads.grads.push((
-            GradientsParams::from_grads(loss.backward(), &replica),
-            device.clone(),
-        ));
+        grads.grads.push((GradientsParams::from_grads(loss.backward(), &replica), device.clone()));
     }
     (total, grads)
 }
@@ -407,9 +360,7 @@ fn data_parallel_grads(
 /// keeps each parameter's identity, so the optimiser state saved beside it applies again.
 pub fn load_weights(model: &mut Classifier, path: &Path) -> Result<()> {
     let mut store = BurnpackStore::from_file(path).auto_extension(false);
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let result = model.load_from(&mut store).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     if !result.missing.is_empty() || !result.errors.is_empty() {
         bail!(
             "{}: does not fit the model ({} missing, {} errors)",
@@ -423,12 +374,8 @@ pub fn load_weights(model: &mut Classifier, path: &Path) -> Result<()> {
 
 /// Saves `model`'s weights, with their parameter identities, as burnpack at `path`.
 pub fn save_weights(model: &Classifier, path: &Path) -> Result<()> {
-    let mut store = BurnpackStore::from_file(path)
-        .auto_extension(false)
-        .overwrite(true);
-    model
-        .save_into(&mut store)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    let mut store = BurnpackStore::from_file(path).auto_extension(false).overwrite(true);
+    model.save_into(&mut store).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// Writes the whole checkpoint to a fresh folder, then swaps it in, so a kill at any moment
@@ -445,13 +392,8 @@ fn save_checkpoint(
     std::fs::create_dir_all(&staging)?;
     save_weights(model, &staging.join("model.bpk"))?;
     save_weights(best, &staging.join("best.bpk"))?;
-    optim
-        .save(staging.join("optimizer.bpk"))
-        .map_err(|e| anyhow::anyhow!("saving optimizer state: {e:?}"))?;
-    std::fs::write(
-        staging.join("state.json"),
-        serde_json::to_vec_pretty(state)?,
-    )?;
+    optim.save(staging.join("optimizer.bpk")).map_err(|e| anyhow::anyhow!("saving optimizer state: {e:?}"))?;
+    std::fs::write(staging.join("state.json"), serde_json::to_vec_pretty(state)?)?;
     let old = dir.with_file_name("checkpoint.old");
     let _ = std::fs::remove_dir_all(&old);
     if dir.exists() {
@@ -473,18 +415,11 @@ mod tests {
         let targets = Tensor::<2>::from_floats([[1.0, 0.0], [0.0, 1.0]], &device);
         let loss: f32 = bce_with_logits(logits.clone(), targets.clone(), None).into_scalar();
         let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
-        let expected =
-            -((sig(0.0)).ln() + (1.0 - sig(2.0)).ln() + (1.0 - sig(-1.0)).ln() + sig(3.0).ln())
-                / 4.0;
-        assert!(
-            (f64::from(loss) - expected).abs() < 1e-5,
-            "{loss} vs {expected}"
-        );
+        let expected = -((sig(0.0)).ln() + (1.0 - sig(2.0)).ln() + (1.0 - sig(-1.0)).ln() + sig(3.0).ln()) / 4.0;
+        assert!((f64::from(loss) - expected).abs() < 1e-5, "{loss} vs {expected}");
         let weights = Tensor::<2>::from_floats([[2.0, 1.0]], &device);
         let weighted: f32 = bce_with_logits(logits, targets, Some(weights)).into_scalar();
-        let expected =
-            -(2.0 * sig(0.0).ln() + (1.0 - sig(2.0)).ln() + (1.0 - sig(-1.0)).ln() + sig(3.0).ln())
-                / 4.0;
+        let expected = -(2.0 * sig(0.0).ln() + (1.0 - sig(2.0)).ln() + (1.0 - sig(-1.0)).ln() + sig(3.0).ln()) / 4.0;
         assert!((f64::from(weighted) - expected).abs() < 1e-5);
     }
 
@@ -499,12 +434,8 @@ mod tests {
             text_cached: None,
             image_cached: None,
         };
-        let train = vec![
-            example(vec![1.0, 0.0]),
-            example(vec![0.0, 0.0]),
-            example(vec![0.0, 0.0]),
-            example(vec![0.0, 1.0]),
-        ];
+        let train =
+            vec![example(vec![1.0, 0.0]), example(vec![0.0, 0.0]), example(vec![0.0, 0.0]), example(vec![0.0, 1.0])];
         let weights = positive_weights(&train);
         assert!((weights[0] - 3f32.sqrt()).abs() < 1e-6);
         assert!((weights[1] - 3f32.sqrt()).abs() < 1e-6);

@@ -26,24 +26,14 @@ pub struct EpochRecord {
 
 /// Writes `metrics.csv` and `metrics.json` in `dir`.
 pub fn write(history: &[EpochRecord], dir: &Path) -> Result<()> {
-    let mut csv = String::from(
-        "epoch,train_loss,validation_loss,validation_micro_f1,validation_macro_f1,seconds\n",
-    );
+    let mut csv = String::from("epoch,train_loss,validation_loss,validation_micro_f1,validation_macro_f1,seconds\n");
     for r in history {
         csv.push_str(&format!(
             "{},{:.6},{:.6},{:.6},{:.6},{:.1}\n",
-            r.epoch,
-            r.train_loss,
-            r.validation_loss,
-            r.validation_micro_f1,
-            r.validation_macro_f1,
-            r.seconds
+            r.epoch, r.train_loss, r.validation_loss, r.validation_micro_f1, r.validation_macro_f1, r.seconds
         ));
     }
     write_atomic(&dir.join("metrics.csv"), csv.as_bytes())?;
-    write_atomic(
-        &dir.join("metrics.json"),
-        &serde_json::to_vec_pretty(history)?,
-    )?;
+    write_atomic(&dir.join("metrics.json"), &serde_json::to_vec_pretty(history)?)?;
     Ok(())
 }

@@ -34,11 +34,8 @@ fn render(
         draw(root.clone())?;
         root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
     }
-    let image =
-        image::RgbImage::from_raw(WIDTH, HEIGHT, buffer).expect("buffer has the plot's size");
-    image
-        .save(path)
-        .with_context(|| format!("writing {}", path.display()))
+    let image = image::RgbImage::from_raw(WIDTH, HEIGHT, buffer).expect("buffer has the plot's size");
+    image.save(path).with_context(|| format!("writing {}", path.display()))
 }
 
 fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
@@ -52,28 +49,13 @@ type Pick = fn(&EpochRecord) -> f64;
 pub fn curves(history: &[EpochRecord], path: &Path, title: &str) -> Result<()> {
     render(path, |root| {
         let (left, right) = root.split_horizontally(WIDTH / 2);
-        let max_loss = history
-            .iter()
-            .flat_map(|r| [r.train_loss, r.validation_loss])
-            .fold(0.0f64, f64::max)
-            .max(1e-3)
-            * 1.1;
-        let losses: [(&str, RGBColor, Pick); 2] = [
-            ("train", BLUE, |r| r.train_loss),
-            ("validation", RED, |r| r.validation_loss),
-        ];
-        line_panel(
-            &left,
-            history,
-            &format!("{title}: loss"),
-            "BCE loss",
-            max_loss,
-            &losses,
-        )?;
-        let f1s: [(&str, RGBColor, Pick); 2] = [
-            ("micro F1", GREEN, |r| r.validation_micro_f1),
-            ("macro F1", MAGENTA, |r| r.validation_macro_f1),
-        ];
+        let max_loss =
+            history.iter().flat_map(|r| [r.train_loss, r.validation_loss]).fold(0.0f64, f64::max).max(1e-3) * 1.1;
+        let losses: [(&str, RGBColor, Pick); 2] =
+            [("train", BLUE, |r| r.train_loss), ("validation", RED, |r| r.validation_loss)];
+        line_panel(&left, history, &format!("{title}: loss"), "BCE loss", max_loss, &losses)?;
+        let f1s: [(&str, RGBColor, Pick); 2] =
+            [("micro F1", GREEN, |r| r.validation_micro_f1), ("macro F1", MAGENTA, |r| r.validation_macro_f1)];
         line_panel(&right, history, "validation F1", "F1", 1.0, &f1s)
     })
 }
@@ -116,16 +98,8 @@ fn line_panel(
             .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
             .map_err(plot_err)?
             .label(name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
-        chart
-            .draw_series(
-                points
-                    .into_iter()
-                    .map(|p| Circle::new(p, 3, color.filled())),
-            )
-            .map_err(plot_err)?;
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled()))).map_err(plot_err)?;
     }
     draw_legend(&mut chart)
 }
@@ -147,10 +121,7 @@ fn draw_legend<'a, CT: plotters::coord::CoordTranslate>(
 pub fn genre_bars(scores: &[(String, f64, usize)], path: &Path, title: &str) -> Result<()> {
     render(path, |root| {
         let n = scores.len().max(1);
-        let labels: Vec<String> = scores
-            .iter()
-            .map(|(g, _, support)| format!("{g} ({support})"))
-            .collect();
+        let labels: Vec<String> = scores.iter().map(|(g, _, support)| format!("{g} ({support})")).collect();
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 20))
             .margin(12)
@@ -174,10 +145,7 @@ pub fn genre_bars(scores: &[(String, f64, usize)], path: &Path, title: &str) -> 
             .draw_series(scores.iter().enumerate().map(|(i, (_, f1, _))| {
                 let row = n - 1 - i;
                 let mut bar = Rectangle::new(
-                    [
-                        (0.0, SegmentValue::Exact(row)),
-                        (*f1, SegmentValue::Exact(row + 1)),
-                    ],
+                    [(0.0, SegmentValue::Exact(row)), (*f1, SegmentValue::Exact(row + 1))],
                     BLUE.mix(0.7).filled(),
                 );
                 bar.set_margin(3, 3, 0, 0);
@@ -232,9 +200,7 @@ pub fn model_comparison(models: &[(String, [f64; 4])], path: &Path, title: &str)
                 }))
                 .map_err(plot_err)?
                 .label(*name)
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled())
-                });
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
         }
         draw_legend(&mut chart)
     })
@@ -242,27 +208,15 @@ pub fn model_comparison(models: &[(String, [f64; 4])], path: &Path, title: &str)
 
 /// A heat map of per-genre test F1: genres down, models across, each cell coloured by its F1
 /// and labelled with it.
-pub fn genre_heatmap(
-    genres: &[String],
-    models: &[(String, Vec<f64>)],
-    path: &Path,
-    title: &str,
-) -> Result<()> {
+pub fn genre_heatmap(genres: &[String], models: &[(String, Vec<f64>)], path: &Path, title: &str) -> Result<()> {
     ensure_font();
-    let (width, height) = (
-        260 + 110 * models.len() as u32,
-        90 + 26 * genres.len() as u32,
-    );
+    let (width, height) = (260 + 110 * models.len() as u32, 90 + 26 * genres.len() as u32);
     let mut buffer = vec![255u8; (width * height * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         let text = |s: &str, x: i32, y: i32, size: i32, color: RGBColor| {
-            root.draw(&Text::new(
-                s.to_string(),
-                (x, y),
-                ("sans-serif", size).into_font().color(&color),
-            ))
+            root.draw(&Text::new(s.to_string(), (x, y), ("sans-serif", size).into_font().color(&color)))
         };
         text(title, 12, 10, 20, BLACK).map_err(plot_err)?;
         for (j, (model, _)) in models.iter().enumerate() {
@@ -278,22 +232,17 @@ pub fn genre_heatmap(
                 let x = 250 + 110 * j as i32;
                 let f1 = f1s.get(i).copied().unwrap_or(0.0);
                 // White (0) to dark orange (1).
-                let shade =
-                    |full: u8| (255.0 - (255.0 - f64::from(full)) * f1.clamp(0.0, 1.0)) as u8;
+                let shade = |full: u8| (255.0 - (255.0 - f64::from(full)) * f1.clamp(0.0, 1.0)) as u8;
                 let fill = RGBColor(shade(194), shade(65), shade(12));
-                root.draw(&Rectangle::new([(x, y), (x + 106, y + 24)], fill.filled()))
-                    .map_err(plot_err)?;
+                root.draw(&Rectangle::new([(x, y), (x + 106, y + 24)], fill.filled())).map_err(plot_err)?;
                 let ink = if f1 > 0.55 { WHITE } else { BLACK };
                 text(&format!("{f1:.2}"), x + 38, y + 5, 15, ink).map_err(plot_err)?;
             }
         }
         root.present().map_err(plot_err)?;
     }
-    let image =
-        image::RgbImage::from_raw(width, height, buffer).expect("buffer has the plot's size");
-    image
-        .save(path)
-        .with_context(|| format!("writing {}", path.display()))
+    let image = image::RgbImage::from_raw(width, height, buffer).expect("buffer has the plot's size");
+    image.save(path).with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]
@@ -314,30 +263,10 @@ mod tests {
             })
             .collect();
         curves(&history, &dir.path().join("curves.png"), "test").unwrap();
-        genre_bars(
-            &[("Drama".into(), 0.7, 10), ("War".into(), 0.2, 3)],
-            &dir.path().join("bars.png"),
-            "F1",
-        )
-        .unwrap();
-        model_comparison(
-            &[("lstm".into(), [0.4, 0.3, 0.45, 0.41])],
-            &dir.path().join("models.png"),
-            "F1",
-        )
-        .unwrap();
-        genre_heatmap(
-            &["Drama".into()],
-            &[("lstm".into(), vec![0.7])],
-            &dir.path().join("heat.png"),
-            "F1",
-        )
-        .unwrap();
-        assert!(image::open(dir.path().join("heat.png"))
-            .unwrap()
-            .to_rgb8()
-            .pixels()
-            .any(|p| p.0 != [255, 255, 255]));
+        genre_bars(&[("Drama".into(), 0.7, 10), ("War".into(), 0.2, 3)], &dir.path().join("bars.png"), "F1").unwrap();
+        model_comparison(&[("lstm".into(), [0.4, 0.3, 0.45, 0.41])], &dir.path().join("models.png"), "F1").unwrap();
+        genre_heatmap(&["Drama".into()], &[("lstm".into(), vec![0.7])], &dir.path().join("heat.png"), "F1").unwrap();
+        assert!(image::open(dir.path().join("heat.png")).unwrap().to_rgb8().pixels().any(|p| p.0 != [255, 255, 255]));
         for name in ["curves.png", "bars.png"] {
             let image = image::open(dir.path().join(name)).unwrap();
             assert_eq!((image.width(), image.height()), (WIDTH, HEIGHT));

@@ -21,11 +21,9 @@ pub fn bar(len: u64, message: &str) -> ProgressBar {
     };
     bar.set_draw_target(target);
     bar.set_style(
-        ProgressStyle::with_template(
-            "{msg:>18} [{bar:32.cyan/blue}] {pos}/{len} {per_sec} ETA {eta} {prefix}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{msg:>18} [{bar:32.cyan/blue}] {pos}/{len} {per_sec} ETA {eta} {prefix}")
+            .expect("valid template")
+            .progress_chars("=> "),
     );
     bar.set_message(message.to_string());
     bar
@@ -45,10 +43,7 @@ impl PlainLines {
         }
         let mut last = self.last.lock().expect("progress lock");
         // The last draw of a finished bar shows pos == len; always let a complete bar through.
-        let finished = line.split_whitespace().any(|w| {
-            w.split_once('/')
-                .is_some_and(|(a, b)| a == b && !a.is_empty())
-        });
+        let finished = line.split_whitespace().any(|w| w.split_once('/').is_some_and(|(a, b)| a == b && !a.is_empty()));
         if finished || last.is_none_or(|t| t.elapsed() >= PLAIN_EVERY) {
             *last = Some(Instant::now());
             let _ = writeln!(std::io::stderr(), "{line}");

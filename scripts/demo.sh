@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build-web.sh
+bash scripts/ensure-openblas.sh
 echo "building the marquee CLI"
 cargo build -q -p marquee
 if [[ ! -f www/models/default/manifest.json && " $* " != *" --bundle "* ]]; then

@@ -1,14 +1,18 @@
-//! Batched row-major f32 matrix products through OpenBLAS's `cblas_sgemm` (feature `openblas`,
-//! native builds only; `build.rs` links it). OpenBLAS's Haswell kernel runs MiniLM's shapes at about twice the
+//! Row-major f32 matrix products: [`sgemm`] everywhere (OpenBLAS's `cblas_sgemm` with the
+//! feature `openblas` in native builds, which `build.rs` links; a plain loop otherwise), and
+//! [`batched_matmul`] with OpenBLAS only. OpenBLAS's Haswell kernel runs MiniLM's shapes at about twice the
 //! speed of the `gemm` crate that burn-flex uses (35 against 17-20 GFLOP/s on one core here).
 //!
 //! OpenBLAS runs single-threaded; the work is split over rayon's threads (by batch item, or by
 //! rows or columns of one product), so the products share rayon's pool with the rest of burn
 //! instead of a second pool of spinning threads.
 
+#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
 use std::ffi::c_int;
+#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
 use std::sync::Once;
 
+#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
 mod ffi {
     use std::ffi::c_int;
 
@@ -39,6 +43,7 @@ mod ffi {
     }
 }
 
+#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
 /// One matrix operand of a batched product, as strided memory: element `(b, r, c)` is at
 /// `data[offsets[b] + r * row_stride + c * col_stride]`.
 #[derive(Debug, Clone)]
@@ -57,6 +62,7 @@ pub struct Strided<'a> {
     pub col_stride: usize,
 }
 
+#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
 /// How BLAS reads a matrix: transposed or not, and its leading dimension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct BlasLayout {
@@ -64,6 +70,7 @@ struct BlasLayout {
     leading: usize,
 }
 
+#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
 impl Strided<'_> {
     /// The BLAS layout of these matrices, or `None` when neither rows nor columns are
     /// contiguous (the caller copies such an operand first).
@@ -92,6 +99,7 @@ impl Strided<'_> {
     }
 }
 
+#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
 /// Sets OpenBLAS to one thread, once: Marquee splits the work over rayon itself.
 fn single_threaded_blas() {
     static ONCE: Once = Once::new();
@@ -99,6 +107,7 @@ fn single_threaded_blas() {
     ONCE.call_once(|| unsafe { ffi::openblas_set_num_threads(1) });
 }
 
+#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
 /// One block of the output: batch item, first row and row count, first column and column count.
 #[derive(Debug, Clone, Copy)]
 struct Block {
@@ -109,9 +118,11 @@ struct Block {
     cols: usize,
 }
 
+#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
 /// Products below this many multiply-adds run on one thread.
 const PARALLEL_WORK: usize = 1 << 18;
 
+#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
 /// Splits `batch` products of `m x k` by `k x n` into blocks for `threads` threads: whole
 /// products when there are enough of them, else bands of rows (or columns, for short products).
 fn blocks(batch: usize, m: usize, n: usize, k: usize, threads: usize) -> Vec<Block> {
@@ -138,6 +149,7 @@ fn blocks(batch: usize, m: usize, n: usize, k: usize, threads: usize) -> Vec<Blo
     out
 }
 
+#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
 /// `out[b] = lhs[b] x rhs[b]` for every batch item `b`, with `out` contiguous `[batch, m, n]`.
 ///
 /// # Panics
@@ -213,7 +225,8 @@ pub fn batched_matmul(lhs: &Strided<'_>, rhs: &Strided<'_>, out: &mut [f32]) {
 }
 
 /// `c = op(a) x op(b) + beta c` for one `m x k` by `k x n` product of strided row-major
-/// matrices (`op` transposes where `a_t` / `b_t` is set), on the calling thread.
+/// matrices (`op` transposes where `a_t` / `b_t` is set), on the calling thread: OpenBLAS where
+/// built, else a plain loop.
 ///
 /// # Panics
 /// When a matrix reaches outside its slice or a size exceeds `c_int`.
@@ -244,6 +257,48 @@ pub fn sgemm(
     assert!(fits(a.len(), a_rows, a_cols, lda), "sgemm: a outside its slice");
     assert!(fits(b.len(), b_rows, b_cols, ldb), "sgemm: b outside its slice");
     assert!(fits(c.len(), m, n, ldc), "sgemm: c outside its slice");
+    #[cfg(not(all(feature = "openblas", not(target_arch = "wasm32"))))]
+    {
+        for i in 0..m {
+            let row = &mut c[i * ldc..i * ldc + n];
+            if beta == 0.0 {
+                row.fill(0.0);
+            } else if beta != 1.0 {
+                row.iter_mut().for_each(|v| *v *= beta);
+            }
+            for p in 0..k {
+                let a_ip = if a_t { a[p * lda + i] } else { a[i * lda + p] };
+                if b_t {
+                    row.iter_mut().enumerate().for_each(|(j, v)| *v += a_ip * b[j * ldb + p]);
+                } else {
+                    row.iter_mut().zip(&b[p * ldb..p * ldb + n]).for_each(|(v, &b_pj)| *v += a_ip * b_pj);
+                }
+            }
+        }
+    }
+    #[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
+    {
+        blas_sgemm(a_t, b_t, m, n, k, a, lda, b, ldb, beta, c, ldc);
+    }
+}
+
+/// [`sgemm`] through OpenBLAS, the extents already checked.
+#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
+#[allow(clippy::too_many_arguments)]
+fn blas_sgemm(
+    a_t: bool,
+    b_t: bool,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
     let int = |v: usize| c_int::try_from(v).expect("matrix size fits BLAS's int");
     let trans = |t: bool| if t { ffi::TRANS } else { ffi::NO_TRANS };
     single_threaded_blas();
@@ -268,20 +323,24 @@ pub fn sgemm(
     }
 }
 
+#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
 /// A raw output pointer shared by the blocks, which write disjoint parts of it.
 #[derive(Clone, Copy)]
 struct SendPtr(*mut f32);
+#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
 // SAFETY: the blocks of one product write disjoint ranges (see `batched_matmul`).
 unsafe impl Send for SendPtr {}
+#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
 unsafe impl Sync for SendPtr {}
 
+#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
 impl SendPtr {
     fn get(self) -> *mut f32 {
         self.0
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "openblas", not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
 

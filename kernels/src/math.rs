@@ -124,7 +124,7 @@ fn exp_in_range(x: f32) -> f32 {
     let p = p * r + 8.333_452e-3;
     let p = p * r + 4.166_579_6e-2;
     let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 5.000_000_1e-1;
+    let p = p * r + 5e-1;
     let e = p * r * r + r + 1.0;
     // 2^n, split in two factors so n = 128 (x near 88.7) does not overflow the exponent field.
     // (Wrapping arithmetic: overflow checks, on in the dev profile, would stop vectorisation.)
@@ -140,10 +140,10 @@ pub fn tanh(x: f32) -> f32 {
     let a = x.abs().min(10.0);
     let z = a * a;
     let p = -5.704_988_7e-3;
-    let p = p * z + 2.063_908_9e-2;
+    let p = p * z + 2.063_909e-2;
     let p = p * z - 5.373_971_6e-2;
     let p = p * z + 1.333_144_2e-1;
-    let p = p * z - 3.333_328_2e-1;
+    let p = p * z - 3.333_328e-1;
     let small = p * z * a + a;
     let large = 1.0 - 2.0 / (exp(2.0 * a) + 1.0);
     let t = if a < 0.625 { small } else { large };
@@ -184,7 +184,7 @@ fn erfc_tail(a: f32, (square_hi, square_lo): (f32, f32)) -> f32 {
     let p = 0.170_872_77;
     let p = p * t - 0.822_152_23;
     let p = p * t + 1.488_515_9;
-    let p = p * t - 1.135_203_98;
+    let p = p * t - 1.135_204;
     let p = p * t + 0.278_868_07;
     let p = p * t - 0.186_288_06;
     let p = p * t + 0.096_784_18;
@@ -328,7 +328,7 @@ impl Unary {
 
 simd_loop!(
     /// In place: ReLU6 (NaN stays NaN).
-    fn relu6_slice(|x| if x < 0.0 { 0.0 } else if x > 6.0 { 6.0 } else { x })
+    fn relu6_slice(|x| x.clamp(0.0, 6.0))
 );
 simd_loop!(
     /// `out = grad` where ReLU6's output `y` is strictly inside (0, 6), else 0.

@@ -8,52 +8,8 @@
 //! forget, cell candidate, output; `gates` after their activations), `hidden` and `cells`
 //! `[batch, len, h]`, `w_hh` `[h, 4h]`.
 
+use crate::gemm::sgemm;
 use crate::math::Unary;
-
-/// `c = op(a) x op(b) + beta c` on strided row-major matrices: `m x k` by `k x n`
-/// into `m x n`, `op` transposing where `*_t` is set (OpenBLAS where built, else a plain loop).
-#[allow(clippy::too_many_arguments)]
-fn sgemm(
-    a_t: bool,
-    b_t: bool,
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    lda: usize,
-    b: &[f32],
-    ldb: usize,
-    beta: f32,
-    c: &mut [f32],
-    ldc: usize,
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    #[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
-    {
-        crate::gemm::sgemm(a_t, b_t, m, n, k, a, lda, b, ldb, beta, c, ldc);
-    }
-    #[cfg(not(all(feature = "openblas", not(target_arch = "wasm32"))))]
-    {
-        for i in 0..m {
-            let row = &mut c[i * ldc..i * ldc + n];
-            if beta == 0.0 {
-                row.fill(0.0);
-            } else if beta != 1.0 {
-                row.iter_mut().for_each(|v| *v *= beta);
-            }
-            for p in 0..k {
-                let a_ip = if a_t { a[p * lda + i] } else { a[i * lda + p] };
-                if b_t {
-                    row.iter_mut().enumerate().for_each(|(j, v)| *v += a_ip * b[j * ldb + p]);
-                } else {
-                    row.iter_mut().zip(&b[p * ldb..p * ldb + n]).for_each(|(v, &b_pj)| *v += a_ip * b_pj);
-                }
-            }
-        }
-    }
-}
 
 /// The forward pass's outputs.
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::{FlexTensor, Layout};
-use burn::backend::ops::{ActivationOps, FloatTensorOps};
+use burn::backend::ops::{ActivationOps, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, AutodiffBackend, Backend, Bytes, DType, Flex};
 
@@ -23,6 +23,16 @@ pub trait CpuOps: Backend {
     fn marquee_unary(x: FloatTensor<Self>, op: Unary) -> FloatTensor<Self>;
     /// `grad * f'(x)`, from what [`Unary::backward_from_output`] says is saved.
     fn marquee_unary_backward(saved: FloatTensor<Self>, grad: FloatTensor<Self>, op: Unary) -> FloatTensor<Self>;
+    /// A convolution at inference (no gradient flows through it): `x` `[batch, in, h, w]`,
+    /// `weight` `[out, in / groups, kh, kw]`, `bias` `[out]`, `geometry` the stride, zero
+    /// padding and dilation, each `[rows, columns]`, then the groups (1, or `in` for a depthwise
+    /// convolution).
+    fn marquee_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        geometry: [usize; 7],
+    ) -> FloatTensor<Self>;
     /// The LSTM recurrence over projected inputs `[batch, len, 4h]` with hidden weights
     /// `[h, 4h]`: the hidden states `[batch, len, h]`.
     fn marquee_lstm(projected: FloatTensor<Self>, w_hh: FloatTensor<Self>) -> FloatTensor<Self>;
@@ -164,6 +174,47 @@ impl CpuOps for Flex {
 
     fn marquee_lstm(projected: FlexTensor, w_hh: FlexTensor) -> FlexTensor {
         Self::marquee_lstm_forward(projected, w_hh).0
+    }
+
+    fn marquee_conv2d(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, geometry: [usize; 7]) -> FlexTensor {
+        let [stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups] = geometry;
+        #[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
+        if [&x, &weight, &bias].iter().all(|t| t.dtype() == DType::F32) {
+            use marquee_kernels::conv::{conv2d, depthwise_conv2d, Conv2dShape};
+            let (xs, ws) = (x.layout().shape(), weight.layout().shape());
+            let shape = Conv2dShape {
+                batch: xs[0],
+                channels: xs[1],
+                height: xs[2],
+                width: xs[3],
+                outputs: ws[0],
+                kernel: [ws[2], ws[3]],
+                stride: [stride_h, stride_w],
+                padding: [pad_h, pad_w],
+                dilation: [dilation_h, dilation_w],
+            };
+            let [out_h, out_w] = shape.output_size();
+            let depthwise = groups == shape.channels && shape.outputs == shape.channels && ws[1] == 1;
+            let kernel: Option<fn(&[f32], &[f32], &[f32], &Conv2dShape, &mut [f32])> =
+                match (groups, depthwise && shape.dilation == [1, 1]) {
+                    (1, _) => Some(conv2d),
+                    (_, true) => Some(depthwise_conv2d),
+                    _ => None,
+                };
+            if let Some(kernel) = kernel {
+                let (x, weight, bias) = (contiguous_f32(x), contiguous_f32(weight), contiguous_f32(bias));
+                let mut out = vec![0.0f32; shape.batch * shape.outputs * out_h * out_w];
+                kernel(f32s(&x), f32s(&weight), f32s(&bias), &shape, &mut out);
+                return from_values(out, [shape.batch, shape.outputs, out_h, out_w].into());
+            }
+        }
+        let options = burn::backend::ops::ConvOptions::new(
+            [stride_h, stride_w],
+            [pad_h, pad_w],
+            [dilation_h, dilation_w],
+            groups,
+        );
+        Flex::conv2d(x, weight, Some(bias), options)
     }
 
     fn marquee_lstm_forward(projected: FlexTensor, w_hh: FlexTensor) -> (FlexTensor, FlexTensor, FlexTensor) {
@@ -308,6 +359,16 @@ impl<B: Backend + CpuOps, C: CheckpointStrategy> CpuOps for Autodiff<B, C> {
             }
             OpsKind::UnTracked(prep) => prep.finish(B::marquee_lstm(projected.into_primitive(), w_hh.into_primitive())),
         }
+    }
+
+    /// Untracked: [`super::conv2d`] calls it only where no gradient is wanted.
+    fn marquee_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        geometry: [usize; 7],
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::marquee_conv2d(Self::inner(x), Self::inner(weight), Self::inner(bias), geometry))
     }
 
     /// Untracked: only the tracked [`CpuOps::marquee_lstm`] is differentiated.

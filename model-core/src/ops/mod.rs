@@ -6,8 +6,9 @@
 //!   (attention heads) in place;
 //! - [`gelu`], [`sigmoid`], [`tanh`], [`relu6`]: vectorised element-wise functions (`marquee_kernels::math`) in place of
 //!   burn-flex's scalar `libm` calls;
-//! - [`conv2d`] and [`conv2d_batch_norm`]: 1x1 convolutions as matrix products, and BatchNorm
-//!   folded into the convolution before it at inference;
+//! - [`conv2d`] and [`conv2d_batch_norm`]: 1x1 convolutions as matrix products, the others as
+//!   im2col into OpenBLAS at inference, and BatchNorm folded into the convolution before it at
+//!   inference;
 //! - [`lstm`]: an LSTM layer as one product for every step's input projections and one fused
 //!   recurrence (`marquee_kernels::recurrence`) with its own backward pass through time.
 //!
@@ -108,22 +109,55 @@ fn pointwise(conv: &Conv2d) -> bool {
         && matches!(conv.padding, PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0))
 }
 
-/// A burn [`Conv2d`] over `x` `[batch, in, h, w]`; a 1x1 convolution runs on the CPU as one
-/// matrix product per image (`[out, in] x [in, h * w]`, OpenBLAS) instead of burn-flex's
-/// im2col and `gemm`.
+/// A burn [`Conv2d`] over `x` `[batch, in, h, w]`. On the CPU a 1x1 convolution runs as one
+/// matrix product per image (`[out, in] x [in, h * w]`, OpenBLAS), and at inference (no
+/// autodiff) any other ungrouped one as im2col into OpenBLAS products instead of burn-flex's
+/// channels-last copy, im2col tiles and `gemm`, and a depthwise one with contiguous taps
+/// whatever its stride.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    if !on_cpu(&x) || x.dtype() != DType::F32 || !pointwise(conv) {
+    if !on_cpu(&x) || x.dtype() != DType::F32 {
         return conv.forward(x);
     }
     let [batch, channels, height, width] = x.dims();
     let outputs = conv.weight.dims()[0];
-    let weight = conv.weight.val().reshape([1, outputs, channels]).expand([batch, outputs, channels]);
-    let product = matmul(weight, x.reshape([batch, channels, height * width]));
-    let product = match &conv.bias {
-        Some(bias) => product + bias.val().reshape([1, outputs, 1]),
-        None => product,
-    };
-    product.reshape([batch, outputs, height, width])
+    if pointwise(conv) {
+        let weight = conv.weight.val().reshape([1, outputs, channels]).expand([batch, outputs, channels]);
+        let product = matmul(weight, x.reshape([batch, channels, height * width]));
+        let product = match &conv.bias {
+            Some(bias) => product + bias.val().reshape([1, outputs, 1]),
+            None => product,
+        };
+        return product.reshape([batch, outputs, height, width]);
+    }
+    match symmetric_padding(&conv.padding) {
+        Some([pad_h, pad_w])
+            if (conv.groups == 1 || (conv.groups == channels && outputs == channels)) && !x.device().is_autodiff() =>
+        {
+            let bias = match &conv.bias {
+                Some(bias) => bias.val(),
+                None => Tensor::zeros([outputs], &x.device()),
+            };
+            let [stride_h, stride_w] = conv.stride;
+            let [dilation_h, dilation_w] = conv.dilation;
+            let geometry = [stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, conv.groups];
+            Tensor::from_dispatch(<Dispatch as CpuOps>::marquee_conv2d(
+                x.into_dispatch(),
+                conv.weight.val().into_dispatch(),
+                bias.into_dispatch(),
+                geometry,
+            ))
+        }
+        _ => conv.forward(x),
+    }
+}
+
+/// The zero padding `[rows, columns]` on each side, where both sides of each axis get the same.
+fn symmetric_padding(padding: &PaddingConfig2d) -> Option<[usize; 2]> {
+    match *padding {
+        PaddingConfig2d::Valid => Some([0, 0]),
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => Some([top, left]),
+        _ => None,
+    }
 }
 
 /// `bn(conv(x))`. At inference (BatchNorm on its running statistics) the normalisation is
@@ -318,16 +352,21 @@ mod tests {
             let [b, c, h, w] = t.dims();
             t.reshape([b, c, h * w])
         };
-        for kernel in [1, 3] {
-            let conv = Conv2dConfig::new([6, 4], [kernel, kernel]).init(&device);
+        for (kernel, stride, padding, groups) in
+            [(1, 1, 0, 1), (3, 1, 1, 1), (3, 2, 0, 1), (5, 2, 2, 1), (3, 2, 1, 6), (5, 1, 2, 6)]
+        {
+            let outputs = if groups == 1 { 4 } else { 6 };
+            let conv = Conv2dConfig::new([6, outputs], [kernel, kernel])
+                .with_stride([stride, stride])
+                .with_groups(groups)
+                .with_padding(PaddingConfig2d::Explicit(padding, padding, padding, padding))
+                .init(&device);
             close(flat(conv2d(&conv, x.clone())), flat(conv.forward(x.clone())), 1e-5);
-            let mut bn = BatchNormConfig::new(4).init(&device);
-            bn.gamma = Param::from_tensor(Tensor::random([4], Distribution::Uniform(0.5, 2.0), &device));
-            bn.beta = Param::from_tensor(Tensor::random([4], Distribution::Uniform(-1.0, 1.0), &device));
+            let mut bn = BatchNormConfig::new(outputs).init(&device);
+            bn.gamma = Param::from_tensor(Tensor::random([outputs], Distribution::Uniform(0.5, 2.0), &device));
+            bn.beta = Param::from_tensor(Tensor::random([outputs], Distribution::Uniform(-1.0, 1.0), &device));
             let expected = bn.forward(conv.forward(x.clone()));
-            let got = conv2d_batch_norm(&conv, &bn, x.clone());
-            let out = expected.dims()[2] * expected.dims()[3];
-            close(got.reshape([2, 4, out]), expected.reshape([2, 4, out]), 1e-5);
+            close(flat(conv2d_batch_norm(&conv, &bn, x.clone())), flat(expected), 1e-5);
         }
         // Training: the gradient flows through the 1x1 product.
         let device = device.autodiff();

@@ -181,6 +181,8 @@ impl CpuOps for Flex {
         #[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
         if [&x, &weight, &bias].iter().all(|t| t.dtype() == DType::F32) {
             use marquee_kernels::conv::{conv2d, depthwise_conv2d, Conv2dShape};
+            /// A convolution kernel: input, weight, bias, geometry, output.
+            type ConvKernel = fn(&[f32], &[f32], &[f32], &Conv2dShape, &mut [f32]);
             let (xs, ws) = (x.layout().shape(), weight.layout().shape());
             let shape = Conv2dShape {
                 batch: xs[0],
@@ -195,12 +197,11 @@ impl CpuOps for Flex {
             };
             let [out_h, out_w] = shape.output_size();
             let depthwise = groups == shape.channels && shape.outputs == shape.channels && ws[1] == 1;
-            let kernel: Option<fn(&[f32], &[f32], &[f32], &Conv2dShape, &mut [f32])> =
-                match (groups, depthwise && shape.dilation == [1, 1]) {
-                    (1, _) => Some(conv2d),
-                    (_, true) => Some(depthwise_conv2d),
-                    _ => None,
-                };
+            let kernel: Option<ConvKernel> = match (groups, depthwise && shape.dilation == [1, 1]) {
+                (1, _) => Some(conv2d),
+                (_, true) => Some(depthwise_conv2d),
+                _ => None,
+            };
             if let Some(kernel) = kernel {
                 let (x, weight, bias) = (contiguous_f32(x), contiguous_f32(weight), contiguous_f32(bias));
                 let mut out = vec![0.0f32; shape.batch * shape.outputs * out_h * out_w];

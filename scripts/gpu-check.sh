@@ -14,10 +14,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-}"
-models="minilm,efficientnet-lite0,lstm-glove,fusion"
+models="${MODELS:-minilm,efficientnet-lite0,lstm-glove,fusion}" # MODELS=... picks others
 
 case "$mode" in
 prepare)
+  mkdir -p .git/info
   grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo /.gpu/ >>.git/info/exclude
   grep -qx '/.gl/' .git/info/exclude 2>/dev/null || echo /.gl/ >>.git/info/exclude
   echo "building the CLI for the GPU machine (release, wgpu + cuda, no OpenBLAS: its CPU rows use burn's gemm)"
@@ -43,7 +44,9 @@ prepare)
 run)
   out="${OUT:-/tmp/gpu-check}"
   mkdir -p "$out"
-  for f in .gl/*.deb; do dpkg -x "$f" /; done
+  for f in .gl/*.deb; do
+    [[ -e "$f" ]] && dpkg -x "$f" /
+  done
   ldconfig
   if ! ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json >/dev/null 2>&1; then
     export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json

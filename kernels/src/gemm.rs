@@ -278,48 +278,28 @@ pub fn sgemm(
     }
     #[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
     {
-        blas_sgemm(a_t, b_t, m, n, k, a, lda, b, ldb, beta, c, ldc);
-    }
-}
-
-/// [`sgemm`] through OpenBLAS, the extents already checked.
-#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
-#[allow(clippy::too_many_arguments)]
-fn blas_sgemm(
-    a_t: bool,
-    b_t: bool,
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    lda: usize,
-    b: &[f32],
-    ldb: usize,
-    beta: f32,
-    c: &mut [f32],
-    ldc: usize,
-) {
-    let int = |v: usize| c_int::try_from(v).expect("matrix size fits BLAS's int");
-    let trans = |t: bool| if t { ffi::TRANS } else { ffi::NO_TRANS };
-    single_threaded_blas();
-    // SAFETY: every operand's extent was checked against its slice above.
-    unsafe {
-        ffi::cblas_sgemm(
-            ffi::ROW_MAJOR,
-            trans(a_t),
-            trans(b_t),
-            int(m),
-            int(n),
-            int(k),
-            1.0,
-            a.as_ptr(),
-            int(lda),
-            b.as_ptr(),
-            int(ldb),
-            beta,
-            c.as_mut_ptr(),
-            int(ldc),
-        )
+        let int = |v: usize| c_int::try_from(v).expect("matrix size fits BLAS's int");
+        let trans = |t: bool| if t { ffi::TRANS } else { ffi::NO_TRANS };
+        single_threaded_blas();
+        // SAFETY: every operand's extent was checked against its slice above.
+        unsafe {
+            ffi::cblas_sgemm(
+                ffi::ROW_MAJOR,
+                trans(a_t),
+                trans(b_t),
+                int(m),
+                int(n),
+                int(k),
+                1.0,
+                a.as_ptr(),
+                int(lda),
+                b.as_ptr(),
+                int(ldb),
+                beta,
+                c.as_mut_ptr(),
+                int(ldc),
+            )
+        }
     }
 }
 

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=OPENBLAS_LIB_DIR");
-    println!("cargo:rerun-if-env-changed=CARGO_FEATURE_OPENBLAS");
     let wasm = std::env::var("CARGO_CFG_TARGET_ARCH").is_ok_and(|a| a == "wasm32");
     if std::env::var_os("CARGO_FEATURE_OPENBLAS").is_none() || wasm {
         return;

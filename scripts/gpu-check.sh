@@ -37,7 +37,7 @@ prepare)
   total=$((tree + extra))
   echo "working tree $((tree / 1048576)) MiB + .gpu and .gl $((extra / 1048576)) MiB = $((total / 1048576)) MiB (limit 64)"
   if ((total > 64 * 1048576)); then
-    echo "too large to travel: drop the cuda feature or shrink the tree" >&2
+    echo "too large to travel: the tracked files (the default bundle above all) leave too little of the 64 MiB for the CLI; drop the cuda feature or shrink the bundle" >&2
     exit 1
   fi
   ;;

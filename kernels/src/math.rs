@@ -251,10 +251,6 @@ pub fn gelu_derivative(x: f32) -> f32 {
 }
 
 simd_loop!(
-    /// In place: `exp`.
-    fn exp_slice(|x| exp(x))
-);
-simd_loop!(
     /// In place: `tanh`.
     fn tanh_slice(|x| tanh(x))
 );
@@ -282,8 +278,6 @@ simd_loop!(
 /// The element-wise functions Marquee computes itself on the CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Unary {
-    /// `e^x`.
-    Exp,
     /// The hyperbolic tangent.
     Tanh,
     /// The logistic function.
@@ -298,7 +292,6 @@ impl Unary {
     /// Applies the function to every element, in place.
     pub fn apply(self, data: &mut [f32]) {
         let f: fn(&mut [f32]) = match self {
-            Unary::Exp => exp_slice,
             Unary::Tanh => tanh_slice,
             Unary::Sigmoid => sigmoid_slice,
             Unary::Gelu => gelu_slice,
@@ -312,11 +305,10 @@ impl Unary {
         !matches!(self, Unary::Gelu)
     }
 
-    /// Writes `grad * f'(x)` into `out`, from `saved`: the output for `Exp`, `Tanh` and
+    /// Writes `grad * f'(x)` into `out`, from `saved`: the output for `Tanh` and
     /// `Sigmoid`, the input for `Gelu` (see [`Unary::backward_from_output`]).
     pub fn backward(self, saved: &[f32], grad: &[f32], out: &mut [f32]) {
         let f: fn(&[f32], &[f32], &mut [f32]) = match self {
-            Unary::Exp => exp_backward_slice,
             Unary::Tanh => tanh_backward_slice,
             Unary::Sigmoid => sigmoid_backward_slice,
             Unary::Gelu => gelu_backward_slice,
@@ -333,10 +325,6 @@ simd_loop!(
 simd_loop!(
     /// `out = grad` where ReLU6's output `y` is strictly inside (0, 6), else 0.
     fn relu6_backward_slice(|y, grad| if y > 0.0 && y < 6.0 { grad } else { 0.0 })
-);
-simd_loop!(
-    /// `out = grad * e^x` from the output `e^x`.
-    fn exp_backward_slice(|e, grad| grad * e)
 );
 
 #[cfg(test)]
@@ -366,13 +354,13 @@ mod tests {
 
     #[test]
     fn exp_is_within_1e6_relative() {
-        let (error, at) = worst(&grid(-87.0, 88.0, 200_000), |d| Unary::Exp.apply(d), f64::exp);
+        let (error, at) = worst(&grid(-87.0, 88.0, 200_000), |d| d.iter_mut().for_each(|v| *v = exp(*v)), f64::exp);
         assert!(error < 1e-6, "exp: {error:e} at {at}");
         let mut extremes = vec![-1000.0, -88.0, 89.0, 1000.0, f32::NEG_INFINITY];
-        Unary::Exp.apply(&mut extremes);
+        extremes.iter_mut().for_each(|v| *v = exp(*v));
         assert_eq!(extremes, vec![0.0, 0.0, f32::INFINITY, f32::INFINITY, 0.0]);
-        let mut nan = vec![f32::NAN];
-        Unary::Exp.apply(&mut nan);
+        let mut nan = [f32::NAN];
+        nan.iter_mut().for_each(|v| *v = exp(*v));
         assert!(nan[0].is_nan());
     }
 
@@ -414,10 +402,9 @@ mod tests {
     #[test]
     fn derivatives_match_finite_differences() {
         let xs: Vec<f32> = (-60..=60).map(|i| i as f32 * 0.1).collect();
-        for unary in [Unary::Exp, Unary::Tanh, Unary::Sigmoid, Unary::Gelu, Unary::Relu6] {
+        for unary in [Unary::Tanh, Unary::Sigmoid, Unary::Gelu, Unary::Relu6] {
             let exact = |x: f64| -> f64 {
                 match unary {
-                    Unary::Exp => x.exp(),
                     Unary::Tanh => x.tanh(),
                     Unary::Sigmoid => 1.0 / (1.0 + (-x).exp()),
                     Unary::Gelu => 0.5 * x * libm::erfc(-x / std::f64::consts::SQRT_2),

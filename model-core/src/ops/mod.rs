@@ -106,7 +106,7 @@ fn pointwise(conv: &Conv2d) -> bool {
         && conv.stride == [1, 1]
         && conv.dilation == [1, 1]
         && conv.groups == 1
-        && matches!(conv.padding, PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0))
+        && symmetric_padding(&conv.padding) == Some([0, 0])
 }
 
 /// A burn [`Conv2d`] over `x` `[batch, in, h, w]`. On the CPU a 1x1 convolution runs as one

@@ -77,9 +77,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         EvalSplit::All => None,
     };
     if let Some(wanted) = wanted {
-        let keep: Vec<bool> = dataset.movies.iter().map(|m| dataset.split_of(m, &split) == wanted).collect();
-        let mut keep = keep.into_iter();
-        dataset.movies.retain(|_| keep.next().unwrap_or(false));
+        dataset.movies = dataset.split(wanted, &split).into_iter().cloned().collect();
     }
     let genres = GenreVocab { genres: predictor.genres().to_vec() };
     let unknown: BTreeSet<String> =

@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# Builds the browser package into www/pkg/: the `web` crate for wasm32 (release, SIMD128),
-# wasm-bindgen's JavaScript glue, then wasm-opt. Installs what it lacks: the rustup target,
-# wasm-bindgen-cli at the crate's exact wasm-bindgen version, and binaryen's wasm-opt from npm.
+# Builds the browser packages into www/pkg/: the `web` crate for wasm32 (release, SIMD128) twice,
+#   www/pkg/cpu/     burn's CPU backend only (no wgpu/cubecl, no training code): what every
+#                    visitor without WebGPU downloads;
+#   www/pkg/webgpu/  WebGPU and the CPU (feature `webgpu`), fetched only where the browser
+#                    offers a WebGPU adapter;
+# then wasm-bindgen's glue and wasm-opt for each, and www/pkg/marquee.js (web/js/marquee.js), the
+# entry point that picks the package. The CPU package is built first: it is what the page needs
+# to classify. Installs what it lacks: the rustup target, wasm-bindgen-cli at the crate's exact
+# wasm-bindgen version, and binaryen's wasm-opt from npm.
+# Usage: bash scripts/build-web.sh [cpu|webgpu]... (default: both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target_dir="${CARGO_TARGET_DIR:-target}"
 bindgen_version=0.2.130 # = the `wasm-bindgen` pin in web/Cargo.toml
+packages=("$@")
+((${#packages[@]})) || packages=(cpu webgpu)
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
@@ -20,26 +29,52 @@ if [[ ! -x node_modules/.bin/wasm-opt || ! -d node_modules/playwright-core ]]; t
   npm ci --no-audit --no-fund --silent
 fi
 
-echo "building the web crate for wasm32 (release; the first build takes about 15 minutes on 2 cores)"
-cargo build -q --release --target wasm32-unknown-unknown -p marquee-web
+megabytes() { awk "BEGIN{printf \"%.2f\", $1/1e6}"; }
+
+# build_package NAME FEATURES WASM_OPT_LEVEL
+build_package() {
+  local name=$1 features=$2 level=$3
+  echo "building the $name package (wasm32, release${features:+, features $features})"
+  cargo build -q --release --target wasm32-unknown-unknown -p marquee-web ${features:+--features "$features"}
+  local out="www/pkg.partial/$name"
+  rm -rf "$out"
+  mkdir -p "$out"
+  wasm-bindgen --target web --no-typescript --out-dir "$out" \
+    "$target_dir/wasm32-unknown-unknown/release/marquee_web.wasm"
+  local raw sum cached
+  raw=$(stat -c %s "$out/marquee_web_bg.wasm")
+  # wasm-opt takes minutes on the WebGPU package: its output is kept beside the build, under the
+  # input's checksum and the level, so an unchanged build is not optimised twice.
+  sum=$(sha256sum "$out/marquee_web_bg.wasm" | cut -c1-16)
+  cached="$target_dir/wasm-opt/$sum$level.wasm"
+  if [[ ! -f "$cached" ]]; then
+    echo "optimising the $name package with wasm-opt $level"
+    mkdir -p "$target_dir/wasm-opt"
+    node_modules/.bin/wasm-opt "$level" --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
+      --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+      "$out/marquee_web_bg.wasm" -o "$cached.partial"
+    mv "$cached.partial" "$cached"
+  fi
+  cp "$cached" "$out/marquee_web_bg.wasm"
+  local optimised gzipped
+  optimised=$(stat -c %s "$out/marquee_web_bg.wasm")
+  gzipped=$(gzip -9 -c "$out/marquee_web_bg.wasm" | wc -c)
+  echo "www/pkg/$name/marquee_web_bg.wasm: $(megabytes "$optimised") MB after wasm-opt ($(megabytes "$raw") MB before; $(megabytes "$gzipped") MB gzipped)"
+}
+
+# Packages not rebuilt now are kept from the last build.
 rm -rf www/pkg.partial
-wasm-bindgen --target web --no-typescript --out-dir www/pkg.partial \
-  "$target_dir/wasm32-unknown-unknown/release/marquee_web.wasm"
-raw=$(stat -c %s www/pkg.partial/marquee_web_bg.wasm)
-# wasm-opt takes minutes on this module: its output is kept beside the build, under the input's
-# checksum, so an unchanged build is not optimised twice.
-sum=$(sha256sum www/pkg.partial/marquee_web_bg.wasm | cut -c1-16)
-optimised_cache="$target_dir/wasm-opt/$sum.wasm"
-if [[ ! -f "$optimised_cache" ]]; then
-  echo "optimising with wasm-opt (binaryen $(node_modules/.bin/wasm-opt --version | grep -o '[0-9]\+' | head -1); minutes)"
-  mkdir -p "$target_dir/wasm-opt"
-  node_modules/.bin/wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
-    --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
-    www/pkg.partial/marquee_web_bg.wasm -o "$optimised_cache.partial"
-  mv "$optimised_cache.partial" "$optimised_cache"
-fi
-cp "$optimised_cache" www/pkg.partial/marquee_web_bg.wasm
+if [[ -d www/pkg ]]; then cp -r www/pkg www/pkg.partial; else mkdir -p www/pkg.partial; fi
+for package in "${packages[@]}"; do
+  case "$package" in
+    # The CPU package's speed is its compute loops: fully optimised.
+    cpu) build_package cpu "" -O3 ;;
+    # The WebGPU package is mostly cubecl's kernel generators, run once per kernel shape: -O2
+    # optimises it in a fraction of -O3's time (minutes on 2 cores).
+    webgpu) build_package webgpu webgpu -O2 ;;
+    *) echo "unknown package $package: use cpu or webgpu" >&2; exit 2 ;;
+  esac
+done
+cp web/js/marquee.js www/pkg.partial/marquee.js
+rm -f www/pkg.partial/marquee_web.js www/pkg.partial/marquee_web_bg.wasm # the single package of old
 rm -rf www/pkg && mv www/pkg.partial www/pkg
-optimised=$(stat -c %s www/pkg/marquee_web_bg.wasm)
-gzipped=$(gzip -9 -c www/pkg/marquee_web_bg.wasm | wc -c)
-echo "www/pkg/marquee_web_bg.wasm: $(awk "BEGIN{printf \"%.2f\", $optimised/1e6}") MB after wasm-opt ($(awk "BEGIN{printf \"%.2f\", $raw/1e6}") MB before; $(awk "BEGIN{printf \"%.2f\", $gzipped/1e6}") MB gzipped)"

@@ -11,29 +11,22 @@
 // classify(). Everything lives in a shadow root; the script defines no global names, and no text
 // from a bundle or a user ever goes through innerHTML.
 
-import init, { Marquee } from "./pkg/marquee_web.js";
+// pkg/marquee.js fetches the CPU wasm package, or the WebGPU one where the browser has an adapter.
+import { Marquee } from "./pkg/marquee.js";
 
 const here = new URL(".", import.meta.url);
-let wasmReady = null;
 const models = new Map();
-
-/** Starts the wasm module once per page. */
-function startWasm() {
-  wasmReady ??= init({ module_or_path: new URL("pkg/marquee_web_bg.wasm", here) });
-  return wasmReady;
-}
 
 /** Loads a bundle once per page and backend; widgets showing the same model share it. */
 function loadModel(url, backend, onProgress) {
   const key = `${backend} ${url}`;
   if (!models.has(key)) {
     const entry = { listeners: new Set([onProgress]) };
-    entry.promise = startWasm()
-      .then(() => Marquee.load(url, { backend, onProgress: (p) => entry.listeners.forEach((f) => f(p)) }))
-      .catch((error) => {
-        models.delete(key);
-        throw error;
-      });
+    const onAnyProgress = (p) => entry.listeners.forEach((f) => f(p));
+    entry.promise = Marquee.load(url, { backend, onProgress: onAnyProgress }).catch((error) => {
+      models.delete(key);
+      throw error;
+    });
     models.set(key, entry);
   } else {
     models.get(key).listeners.add(onProgress);

@@ -1,8 +1,9 @@
 // Drives www/bench.html in headless Chromium, once per backend and twice per browser profile
 // (the first visit downloads the bundle, the second loads it from Cache Storage), prints a
-// Markdown table and writes the reports as JSON to `out` when given.
+// Markdown table and writes the reports as JSON to `out` when given. With `peer`, the second
+// visit also runs onnxruntime-web on the same fused model and movie (www/bench-peer/).
 // Usage: node bench.mjs CONFIG_JSON, with {baseUrl, chromium?, backends: ["cpu", "webgpu"],
-// runs?, out?}. scripts/bench-browser.sh starts the server and runs it.
+// runs?, peer?, out?}. scripts/bench-browser.sh starts the server and runs it.
 import { writeFileSync } from "node:fs";
 import { launch } from "./chromium.mjs";
 
@@ -10,11 +11,11 @@ const config = JSON.parse(process.argv[2]);
 const runs = config.runs ?? 10;
 
 /** Opens bench.html once and returns its report. */
-async function visit(context, backend) {
+async function visit(context, backend, peer) {
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
-  const url = new URL(`bench.html?backend=${backend}&runs=${runs}`, config.baseUrl).href;
+  const url = new URL(`bench.html?backend=${backend}&runs=${runs}${peer ? "&peer=1" : ""}`, config.baseUrl).href;
   await page.goto(url);
   await page.waitForFunction(() => document.body.dataset.state, null, { timeout: config.timeoutMs ?? 600000 });
   const report = JSON.parse(await page.locator("#report").textContent());
@@ -27,8 +28,8 @@ const results = [];
 for (const backend of config.backends) {
   const browser = await launch({ executablePath: config.chromium, webgpu: backend !== "cpu" });
   try {
-    const first = await visit(browser.context, backend);
-    const second = await visit(browser.context, backend);
+    const first = await visit(browser.context, backend, false);
+    const second = await visit(browser.context, backend, config.peer && backend === "cpu");
     results.push({ requested: backend, firstVisit: first, secondVisit: second });
   } finally {
     await browser.close();
@@ -37,12 +38,37 @@ for (const backend of config.backends) {
 
 if (config.out) writeFileSync(config.out, JSON.stringify(results, null, 2) + "\n");
 const ms = (v) => v.toFixed(0);
-console.log("| backend | bundle load, first visit (network) ms | cold load, second visit (Cache Storage) ms | wasm start ms | first classification ms | steady classification ms (median) | .wasm MB | bundle MB |");
-console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
+const mb = (v) => (v / 1e6).toFixed(2);
+console.log("| backend (package) | ready, first visit ms | ready, second visit ms | wasm start ms | bundle load (cached) ms | first classification ms | steady classification ms (median) | .wasm MB | bundle MB |");
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const { firstVisit: a, secondVisit: b } of results) {
-  const backend = b.backend + (b.fallbackReason ? " (fallback)" : "");
+  const backend = `${b.backend} (${b.package})${b.fallbackReason ? " (fallback)" : ""}`;
   console.log(
-    `| ${backend} | ${ms(a.loadMs)} | ${ms(b.loadMs)} | ${ms(b.wasmStartMs)} | ${ms(b.firstMs)} | ${ms(b.steadyMedianMs)} (${b.runs} runs) | ${(b.wasmBytes / 1e6).toFixed(1)} | ${(b.bundleBytes / 1e6).toFixed(1)} |`,
+    `| ${backend} | ${ms(a.readyMs)} | ${ms(b.readyMs)} | ${ms(b.wasmStartMs)} | ${ms(b.loadMs)} | ${ms(b.firstMs)} | ${ms(b.steadyMedianMs)} (${b.runs} runs) | ${mb(b.wasmBytes[b.package])} | ${mb(b.bundleBytes)} (${b.dtype}) |`,
   );
+}
+const peers = results.flatMap((r) => (r.secondVisit.peers ?? []).map((p) => ({ marquee: r.secondVisit, ...p })));
+if (peers.length) {
+  console.log("\n| peer, same fused model and movie, 1 thread | session start ms | first run ms | steady run ms (median) | Marquee CPU steady ms | Marquee / peer |");
+  console.log("|---|---:|---:|---:|---:|---:|");
+  for (const p of peers) {
+    console.log(`| ${p.name} (${p.tokens} tokens) | ${ms(p.startMs)} | ${ms(p.firstMs)} | ${ms(p.steadyMedianMs)} | ${ms(p.marquee.steadyMedianMs)} | ${(p.marquee.steadyMedianMs / p.steadyMedianMs).toFixed(2)}x |`);
+  }
+}
+const cpu = results.find((r) => r.secondVisit.package === "cpu");
+if (cpu) {
+  const { firstVisit: a, secondVisit: b } = cpu;
+  const t = b.targets;
+  const check = (ok) => (ok ? "met" : "missed");
+  console.log("\n| target (CPU package) | measured | limit | |");
+  console.log("|---|---:|---:|---|");
+  console.log(`| CPU package .wasm | ${mb(b.wasmBytes.cpu)} MB | ${mb(t.cpuWasmBytes)} MB | ${check(b.wasmBytes.cpu <= t.cpuWasmBytes)} |`);
+  console.log(`| default bundle | ${mb(b.bundleBytes)} MB | ${mb(t.bundleBytes)} MB | ${check(b.bundleBytes <= t.bundleBytes)} |`);
+  console.log(`| first visit ready | ${ms(a.readyMs)} ms | ${t.firstVisitReadyMs} ms | ${check(a.readyMs <= t.firstVisitReadyMs)} |`);
+  console.log(`| second visit ready | ${ms(b.readyMs)} ms | ${t.secondVisitReadyMs} ms | ${check(b.readyMs <= t.secondVisitReadyMs)} |`);
+  for (const p of b.peers ?? []) {
+    const ratio = b.steadyMedianMs / p.steadyMedianMs;
+    console.log(`| fused classification / ${p.name} | ${ratio.toFixed(2)}x | ${t.peerRatio}x | ${check(ratio <= t.peerRatio)} |`);
+  }
 }
 console.log(`\nModel: ${results[0]?.secondVisit.name}; sample movie ${results[0]?.secondVisit.sample}; ${results[0]?.secondVisit.userAgent}`);

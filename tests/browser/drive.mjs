@@ -8,13 +8,18 @@ import { launch } from "./chromium.mjs";
 const config = JSON.parse(process.argv[2]);
 /** Thrown to end a lean run early. */
 class Done extends Error {}
-const report = { backend: null, fallbackReason: null, movies: [], badInputs: {}, reload: {}, embed: {}, console: [] };
+const report = { backend: null, fallbackReason: null, movies: [], badInputs: {}, reload: {}, embed: {}, console: [], packageRequests: [] };
 
 const browser = await launch({ executablePath: config.chromium, webgpu: config.webgpu, viewport: { width: 1200, height: 1000 } });
 const context = browser.context;
 context.setDefaultTimeout(config.timeoutMs ?? 240000);
 
 function watch(page, name) {
+  // Which wasm-package files the page fetches (a visitor without WebGPU must fetch no WebGPU code).
+  page.on("request", (r) => {
+    const path = new URL(r.url()).pathname;
+    if (path.includes("/pkg/")) report.packageRequests.push(path);
+  });
   page.on("console", (m) => {
     if (m.type() === "error" || m.type() === "warning") report.console.push(`${name}: ${m.type()}: ${m.text()}`);
   });
@@ -31,7 +36,7 @@ async function ready(page, selector) {
     const w = document.querySelector(s);
     const c = w.classifier;
     return c
-      ? { backend: c.backend, fallbackReason: c.fallbackReason ?? null, fromCache: c.fromCache, name: c.name }
+      ? { backend: c.backend, package: c.package, fallbackReason: c.fallbackReason ?? null, fromCache: c.fromCache, name: c.name }
       : { error: w.shadowRoot.querySelector(".error").textContent };
   }, selector);
 }
@@ -77,7 +82,7 @@ try {
   await page.goto(config.baseUrl);
   const state = await ready(page, "#classifier");
   if (state.error) throw new Error(`the page's model did not load: ${state.error}`);
-  Object.assign(report, { backend: state.backend, fallbackReason: state.fallbackReason, firstLoadFromCache: state.fromCache, name: state.name });
+  Object.assign(report, { backend: state.backend, package: state.package, fallbackReason: state.fallbackReason, firstLoadFromCache: state.fromCache, name: state.name });
   report.samplesShown = await page.locator("#samples li").count();
   if (config.screenshots) await page.screenshot({ path: join(config.screenshots, `page-before-${state.backend}.png`), fullPage: true });
 
@@ -124,7 +129,7 @@ try {
     await route.fulfill({ status: 200, body, contentType: "application/octet-stream" });
   });
   report.badInputs.truncatedBundle = await page.evaluate(async (url) => {
-    const { Marquee } = await import("./pkg/marquee_web.js");
+    const { Marquee } = await import("./pkg/marquee.js");
     try {
       await Marquee.load(url, {});
       return { error: null };

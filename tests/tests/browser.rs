@@ -96,10 +96,12 @@ fn run_node(script: &str, config: &serde_json::Value) -> String {
 /// backend-independent UI checks.
 fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
     let www = repo().join("www");
-    assert!(
-        www.join("pkg/marquee_web_bg.wasm").is_file(),
-        "www/pkg is not built: run scripts/build-web.sh (the README's test command does)"
-    );
+    for package in ["cpu", "webgpu"] {
+        assert!(
+            www.join("pkg").join(package).join("marquee_web_bg.wasm").is_file(),
+            "www/pkg/{package} is not built: run scripts/build-web.sh (the README's test command does)"
+        );
+    }
     let chromium = std::env::var("MARQUEE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(Path::new(&chromium).is_file(), "{chromium} is missing: install Debian's chromium (.ci/run does)");
     assert!(
@@ -146,8 +148,15 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
     assert_eq!(report["name"].as_str(), Some(served.as_str()), "the page loaded the bundle the server serves");
     let backend = if webgpu { "webgpu" } else { "cpu" };
     assert_eq!(report["backend"], backend, "fallback reason: {}", report["fallbackReason"]);
+    assert_eq!(report["package"], backend, "the wasm package matches the backend");
+    let requests: Vec<&str> = report["packageRequests"].as_array().unwrap().iter().filter_map(|r| r.as_str()).collect();
+    assert!(requests.iter().any(|r| r.ends_with(&format!("pkg/{backend}/marquee_web_bg.wasm"))), "{requests:?}");
     if !webgpu {
         assert!(report["fallbackReason"].as_str().is_some_and(|r| !r.is_empty()), "the fallback says why");
+        assert!(
+            requests.iter().all(|r| !r.contains("/pkg/webgpu/")),
+            "a visitor without WebGPU downloads no WebGPU code: {requests:?}"
+        );
     }
     assert!(report["samplesShown"].as_u64().unwrap() >= 3, "the page offers sample movies");
 
@@ -326,10 +335,11 @@ fn bench_page_reports_loads_classifications_and_sizes() {
     let config =
         serde_json::json!({"baseUrl": server.url, "chromium": chromium, "backends": ["cpu"], "runs": 2, "out": out});
     let table = run_node("bench.mjs", &config);
-    assert!(table.contains("| cpu |"), "a Markdown row for the CPU: {table}");
+    assert!(table.contains("| cpu (cpu) |"), "a Markdown row for the CPU package: {table}");
     let results: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let run = &results[0];
-    let wasm_bytes = std::fs::metadata(www.join("pkg/marquee_web_bg.wasm")).unwrap().len();
+    let wasm_bytes =
+        |package: &str| std::fs::metadata(www.join("pkg").join(package).join("marquee_web_bg.wasm")).unwrap().len();
     let manifest = model_core::bundle::Bundle::read_dir(&bundle).unwrap().manifest;
     let bundle_bytes: u64 = manifest.parts.values().map(|p| p.bytes).sum();
     for (visit, from_cache) in [("firstVisit", false), ("secondVisit", true)] {
@@ -337,10 +347,17 @@ fn bench_page_reports_loads_classifications_and_sizes() {
         assert_eq!(report["backend"], "cpu", "{visit}: {report}");
         assert_eq!(report["fromCache"], from_cache, "{visit}: the bundle's source");
         assert_eq!(report["name"].as_str(), Some(manifest.name.as_str()));
-        assert_eq!(report["wasmBytes"].as_u64(), Some(wasm_bytes), "{visit}: the .wasm's real size");
+        assert_eq!(report["package"], "cpu", "{visit}: the CPU package");
+        for package in ["cpu", "webgpu"] {
+            assert_eq!(
+                report["wasmBytes"][package].as_u64(),
+                Some(wasm_bytes(package)),
+                "{visit}: the {package} .wasm's real size"
+            );
+        }
         assert_eq!(report["bundleBytes"].as_u64(), Some(bundle_bytes), "{visit}: the bundle's real size");
         assert_eq!(report["steadyMs"].as_array().map(Vec::len), Some(2), "{visit}: one time per run");
-        for measure in ["wasmStartMs", "loadMs", "firstMs", "steadyMedianMs"] {
+        for measure in ["wasmStartMs", "loadMs", "readyMs", "firstMs", "steadyMedianMs"] {
             assert!(
                 report[measure].as_f64().is_some_and(|ms| ms > 0.0 && ms.is_finite()),
                 "{visit} {measure}: {report}"

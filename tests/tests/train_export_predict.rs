@@ -1,5 +1,5 @@
 //! Train -> export -> predict on 64 real movies: a small fusion (LSTM + SimpleCNN) is trained
-//! through the CLI, exported in f32 and f16, and must predict what the run's own bundle
+//! through the CLI, exported in f32, f16 and int8, and must predict what the run's own bundle
 //! predicts; a run killed mid-way and resumed must end exactly like an unbroken one.
 
 use std::path::Path;
@@ -73,8 +73,12 @@ fn fusion_trains_exports_and_predicts_the_same() {
 
     let f32_bundle = tmp.path().join("export-f32");
     let f16_bundle = tmp.path().join("export-f16");
+    let int8_bundle = tmp.path().join("export-int8");
     marquee_ok(["export", "--run", fusion.to_str().unwrap(), "--out", f32_bundle.to_str().unwrap()]);
     marquee_ok(["export", "--run", fusion.to_str().unwrap(), "--out", f16_bundle.to_str().unwrap(), "--f16"]);
+    marquee_ok(["export", "--run", fusion.to_str().unwrap(), "--out", int8_bundle.to_str().unwrap(), "--int8"]);
+    assert_eq!(manifest(&int8_bundle)["dtype"], "int8");
+    assert_eq!(manifest(&int8_bundle)["format_version"], 2);
 
     let poster = movies_dir().join(POSTER);
     let before = predict_json(&fusion.join("bundle"), Some(&poster), Some(PLOT));
@@ -82,6 +86,7 @@ fn fusion_trains_exports_and_predicts_the_same() {
     let expected = predicted_probabilities(&before);
     assert_close(&predicted_probabilities(&predict_json(&f32_bundle, Some(&poster), Some(PLOT))), &expected, 1e-5);
     assert_close(&predicted_probabilities(&predict_json(&f16_bundle, Some(&poster), Some(PLOT))), &expected, 1e-2);
+    assert_close(&predicted_probabilities(&predict_json(&int8_bundle, Some(&poster), Some(PLOT))), &expected, 5e-2);
     let f16_size = std::fs::metadata(f16_bundle.join("model.safetensors")).unwrap().len();
     let f32_size = std::fs::metadata(f32_bundle.join("model.safetensors")).unwrap().len();
     assert!(f16_size * 10 < f32_size * 6, "f16 weights ({f16_size} B) must be about half of f32 ({f32_size} B)");

@@ -1,11 +1,17 @@
-//! Where the model runs: WebGPU through burn's wgpu backend when the browser has an adapter,
-//! otherwise burn's `flex` CPU backend in wasm (SIMD128).
+//! Where the model runs: WebGPU through burn's wgpu backend when the browser has an adapter
+//! (the WebGPU package, feature `webgpu`), otherwise burn's `flex` CPU backend in wasm (SIMD128).
+//! The CPU package has no WebGPU code at all; `www/pkg/marquee.js` picks the package.
 
+#[cfg(feature = "webgpu")]
 use std::cell::RefCell;
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
+#[cfg(feature = "webgpu")]
+use burn::tensor::Tensor;
+#[cfg(feature = "webgpu")]
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
+#[cfg(feature = "webgpu")]
 use wasm_bindgen_futures::JsFuture;
 
 /// Which backend a caller asks for.
@@ -41,12 +47,23 @@ pub struct Chosen {
     pub fallback_reason: Option<String>,
 }
 
+#[cfg(feature = "webgpu")]
 thread_local! {
     /// burn's wgpu runtime is initialised once per page; later loads reuse it (or its failure).
     static WEBGPU: RefCell<Option<Result<Device, String>>> = const { RefCell::new(None) };
 }
 
+/// Picks the device for `preference`: the CPU package only has the CPU.
+#[cfg(not(feature = "webgpu"))]
+pub async fn choose(preference: Preference) -> Result<Chosen, String> {
+    match preference {
+        Preference::WebGpu => Err("this is Marquee's CPU package, without WebGPU: load marquee.js, which picks the WebGPU package where the browser offers an adapter".into()),
+        Preference::Auto | Preference::Cpu => Ok(Chosen { device: Device::flex(), name: "cpu", fallback_reason: None }),
+    }
+}
+
 /// Picks the device for `preference`.
+#[cfg(feature = "webgpu")]
 pub async fn choose(preference: Preference) -> Result<Chosen, String> {
     let cpu = |reason: Option<String>| Chosen { device: Device::flex(), name: "cpu", fallback_reason: reason };
     if preference == Preference::Cpu {
@@ -59,6 +76,7 @@ pub async fn choose(preference: Preference) -> Result<Chosen, String> {
     }
 }
 
+#[cfg(feature = "webgpu")]
 async fn webgpu() -> Result<Device, String> {
     if let Some(known) = WEBGPU.with(|cell| cell.borrow().clone()) {
         return known;
@@ -70,6 +88,7 @@ async fn webgpu() -> Result<Device, String> {
 
 /// Asks the browser for an adapter first (burn is only started where one exists), then
 /// initialises burn's runtime and checks it with a small computation read back asynchronously.
+#[cfg(feature = "webgpu")]
 async fn init_webgpu() -> Result<Device, String> {
     let global = js_sys::global();
     let navigator = Reflect::get(&global, &"navigator".into()).map_err(|_| "no navigator".to_string())?;

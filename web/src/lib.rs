@@ -1,9 +1,11 @@
 //! Marquee in the browser: a bundle's fused text + image classifier compiled to wasm.
 //!
-//! From JavaScript (see `www/`):
+//! Built twice (`scripts/build-web.sh`): `www/pkg/cpu/` (burn `flex` only) and `www/pkg/webgpu/`
+//! (feature `webgpu`). From JavaScript, through `www/pkg/marquee.js` (`web/js/marquee.js`), which
+//! fetches the WebGPU package only where the browser offers an adapter (see `www/`):
 //!
 //! ```js
-//! import init, { Marquee } from "./pkg/marquee_web.js";
+//! import init, { Marquee } from "./pkg/marquee.js";
 //! await init();
 //! const classifier = await Marquee.load("models/default/", { onProgress: p => console.log(p.loaded, p.total) });
 //! classifier.backend;                                     // "webgpu" or "cpu"

@@ -6,18 +6,14 @@
 //! the extra pixel goes bottom/right). Weights are the `efficientnet_pytorch`-named state dict
 //! of `efficientnet-lite0-57934424.pth`, read without executing pickle code (see [`load_pretrained`]).
 
-use std::path::Path;
-
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
-use burn::store::{KeyRemapper, ModuleSnapshot, PytorchStore};
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::head::{ImageHead, ImageHeadConfig};
-use crate::error::{Error, Result};
 use crate::ops;
 
 /// Width of EfficientNet-Lite0's pooled features.
@@ -184,7 +180,10 @@ impl EfficientNet {
 /// burn-store's pickle reader, which never executes code) into the backbone, and into the
 /// classifier too when it is ImageNet's. The names lose their leading underscores
 /// (`_blocks.1._expand_conv` -> `blocks.1.expand_conv`); nothing else changes.
-pub fn load_pretrained(model: &mut EfficientNet, weights: &Path) -> Result<()> {
+#[cfg(feature = "pytorch")]
+pub fn load_pretrained(model: &mut EfficientNet, weights: &std::path::Path) -> crate::error::Result<()> {
+    use crate::error::Error;
+    use burn::store::{KeyRemapper, ModuleSnapshot, PytorchStore};
     let name = weights.display().to_string();
     let fail = |reason: String| Error::Weights { file: name.clone(), reason };
     if !weights.is_file() {

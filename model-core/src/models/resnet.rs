@@ -11,7 +11,7 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
-use burn::store::{KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore};
+use burn::store::{KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -215,14 +215,30 @@ pub fn load_torchvision(model: &mut ResNet, weights: &Path) -> Result<()> {
             .allow_partial(true);
         model.load_from(&mut store).map_err(|e| fail(e.to_string()))?
     } else {
-        let mut store = PytorchStore::from_file(weights)
-            .remap(torchvision_remapper())
-            .with_regex(pattern)
-            .skip_enum_variants(true)
-            .allow_partial(true);
-        model.load_from(&mut store).map_err(|e| fail(e.to_string()))?
+        load_torchvision_pth(model, weights, pattern).map_err(fail)?
     };
     super::check_applied(&result, scope, &name)
+}
+
+/// Reads a `.pth` state dict (burn-store's pickle reader, which never executes code).
+#[cfg(feature = "pytorch")]
+fn load_torchvision_pth(
+    model: &mut ResNet,
+    weights: &Path,
+    pattern: &str,
+) -> std::result::Result<burn::store::ApplyResult, String> {
+    let mut store = burn::store::PytorchStore::from_file(weights)
+        .remap(torchvision_remapper())
+        .with_regex(pattern)
+        .skip_enum_variants(true)
+        .allow_partial(true);
+    model.load_from(&mut store).map_err(|e| e.to_string())
+}
+
+/// Without the `pytorch` feature, `.pth` files are refused.
+#[cfg(not(feature = "pytorch"))]
+fn load_torchvision_pth(_: &mut ResNet, _: &Path, _: &str) -> std::result::Result<burn::store::ApplyResult, String> {
+    Err("this build reads .safetensors weights only (`.pth` needs model-core's `pytorch` feature)".into())
 }
 
 /// Loads torchvision-named tensors already in safetensors bytes (used by the parity test and

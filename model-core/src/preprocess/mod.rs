@@ -4,6 +4,7 @@
 
 pub mod image;
 pub mod text;
+mod wordpiece;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 

@@ -1,11 +1,9 @@
-//! Text preprocessing: a word vocabulary for the LSTMs and a `tokenizer.json` wrapper for BERT.
+//! Text preprocessing: a word vocabulary for the LSTMs, and BERT's WordPiece tokenizer
+//! (`super::wordpiece`, read from a `tokenizer.json`).
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use tokenizers::{Tokenizer, TruncationParams};
-
-use crate::error::{Error, Result};
 
 /// Index of the padding token in a [`WordVocab`].
 pub const PAD_ID: u32 = 0;
@@ -87,60 +85,7 @@ impl WordVocab {
     }
 }
 
-/// A BERT-family tokenizer read from a HuggingFace `tokenizer.json`, with padding switched off
-/// (batches are padded to their longest text instead) and truncation at `max_len` tokens.
-#[derive(Clone)]
-pub struct BertTokenizer {
-    tokenizer: Tokenizer,
-    /// Texts are cut to this many tokens, `[CLS]` and `[SEP]` included.
-    pub max_len: usize,
-    /// The id used for padding (`[PAD]`, or 0).
-    pub pad_id: u32,
-}
-
-impl std::fmt::Debug for BertTokenizer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BertTokenizer").field("max_len", &self.max_len).finish_non_exhaustive()
-    }
-}
-
-impl BertTokenizer {
-    /// Reads `tokenizer.json` bytes; `name` names the file in errors.
-    pub fn from_bytes(bytes: &[u8], max_len: usize, name: &str) -> Result<Self> {
-        let fail = |reason: String| Error::Tokenizer { name: name.to_string(), reason };
-        let mut tokenizer = Tokenizer::from_bytes(bytes).map_err(|e| fail(e.to_string()))?;
-        let max_len = max_len.max(2);
-        tokenizer.with_padding(None);
-        tokenizer
-            .with_truncation(Some(TruncationParams { max_length: max_len, ..Default::default() }))
-            .map_err(|e| fail(e.to_string()))?;
-        let pad_id = tokenizer.token_to_id("[PAD]").unwrap_or(0);
-        Ok(Self { tokenizer, max_len, pad_id })
-    }
-
-    /// Reads a `tokenizer.json` file.
-    pub fn from_file(path: &std::path::Path, max_len: usize) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        Self::from_bytes(&bytes, max_len, &path.display().to_string())
-    }
-
-    /// The token ids of `text` with `[CLS]` and `[SEP]`, cut to `max_len`. Any text is accepted:
-    /// an empty one gives `[CLS] [SEP]`, unknown scripts give `[UNK]`.
-    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        // A wordpiece token covers at most 100 characters, so nothing past this can survive
-        // truncation; cutting first keeps a 1 MB plot cheap.
-        let limit = self.max_len * 100;
-        let text = match text.char_indices().nth(limit) {
-            Some((end, _)) => &text[..end],
-            None => text,
-        };
-        let encoding = self
-            .tokenizer
-            .encode(text, true)
-            .map_err(|e| Error::Tokenizer { name: "bert".into(), reason: e.to_string() })?;
-        Ok(encoding.get_ids().to_vec())
-    }
-}
+pub use super::wordpiece::BertTokenizer;
 
 /// A batch of token sequences padded to the longest one.
 #[derive(Debug, Clone, PartialEq)]

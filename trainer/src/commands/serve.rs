@@ -114,9 +114,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
     if !www.join("index.html").is_file() {
         bail!("{} has no index.html: pass --www with the page's folder", www.display());
     }
-    if !www.join("pkg").join("marquee_web_bg.wasm").is_file() {
+    if !www.join("pkg/cpu/marquee_web_bg.wasm").is_file() {
         eprintln!(
-            "warning: {}/pkg has no marquee_web_bg.wasm: build it with `bash scripts/build-web.sh`",
+            "warning: {}/pkg has no cpu/marquee_web_bg.wasm: build it with `bash scripts/build-web.sh`",
             www.display()
         );
     }
@@ -222,10 +222,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let www = dir.path().join("www");
         let bundle = dir.path().join("bundle");
-        std::fs::create_dir_all(www.join("pkg")).unwrap();
+        std::fs::create_dir_all(www.join("pkg/cpu")).unwrap();
         std::fs::create_dir_all(&bundle).unwrap();
         std::fs::write(www.join("index.html"), "<!doctype html>").unwrap();
-        std::fs::write(www.join("pkg/marquee_web_bg.wasm"), b"\0asm").unwrap();
+        std::fs::write(www.join("pkg/cpu/marquee_web_bg.wasm"), b"\0asm").unwrap();
         std::fs::write(bundle.join(MANIFEST), "{}").unwrap();
         std::fs::write(dir.path().join("secret.txt"), "no").unwrap();
         (dir, Site { www, bundle })
@@ -235,7 +235,7 @@ mod tests {
     fn paths_resolve_inside_the_site_only() {
         let (_dir, site) = site();
         assert!(site.resolve("/").unwrap().ends_with("www/index.html"));
-        assert!(site.resolve("/pkg/marquee_web_bg.wasm?v=2").unwrap().ends_with("pkg/marquee_web_bg.wasm"));
+        assert!(site.resolve("/pkg/cpu/marquee_web_bg.wasm?v=2").unwrap().ends_with("pkg/cpu/marquee_web_bg.wasm"));
         assert!(site.resolve("/models/default/manifest.json").unwrap().ends_with("bundle/manifest.json"));
         assert!(site.resolve("//models//default/manifest.json").unwrap().ends_with("bundle/manifest.json"));
         assert!(site.resolve("//").unwrap().ends_with("www/index.html"));

@@ -5,18 +5,19 @@
 //! - `manifest.json`: format version, architecture config, genres, per-genre thresholds,
 //!   preprocessing parameters, model name, provenance, and the sha256 and size of every other
 //!   part;
-//! - `model.safetensors`: the weights, in f32 or f16;
+//! - `model.safetensors`: the weights, in f32, f16 or int8 ([`weights`] says how);
 //! - the text preprocessor: `tokenizer.json` (BERT) or `vocab.json` (word vocabulary).
 //!
 //! It loads on any backend, native or wasm, from a folder or from bytes. Every part is checked
 //! (present, right size, right checksum, right shapes) before a model is returned, so a bad
 //! bundle is refused whole with a message naming the part, and nothing is half-loaded.
 
+pub mod weights;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
-use burn::store::{HalfPrecisionAdapter, ModuleSnapshot, SafetensorsStore};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -29,8 +30,9 @@ use crate::preprocess::TextPreprocessor;
 
 /// The format name every manifest carries.
 pub const FORMAT_NAME: &str = "marquee-bundle";
-/// The newest format version this build reads and the one it writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format version this build reads: 2 added int8 weights. f32 and f16 bundles are
+/// still written as version 1, so older readers keep reading them.
+pub const FORMAT_VERSION: u32 = 2;
 /// The manifest's file name.
 pub const MANIFEST: &str = "manifest.json";
 /// The weights' file name.
@@ -44,6 +46,19 @@ pub enum WeightsDType {
     F32,
     /// 16-bit floats: half the size (BatchNorm statistics stay f32).
     F16,
+    /// 8-bit integers in blocks with f16 scales for the large matrices and kernels, f16 for
+    /// the rest: about a quarter of the f32 size (format version 2).
+    Int8,
+}
+
+impl WeightsDType {
+    /// The format version a bundle of these weights is written in.
+    pub fn format_version(self) -> u32 {
+        match self {
+            Self::F32 | Self::F16 => 1,
+            Self::Int8 => 2,
+        }
+    }
 }
 
 /// How plots are tokenised, and which part holds the vocabulary.
@@ -121,6 +136,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// What a bundle is made of before it is written: the manifest's content without the parts
 /// table, plus the parts' bytes.
+#[derive(Debug, Clone)]
 pub struct BundleContents {
     /// The manifest; its `parts`, `format` and `format_version` are filled in on write.
     pub manifest: Manifest,
@@ -132,29 +148,19 @@ pub struct BundleContents {
 /// written to a sibling temporary folder first, then renamed into place, so an existing bundle
 /// at `out` is only replaced by a complete one.
 pub fn write_bundle(model: &Classifier, contents: BundleContents, out: &Path) -> Result<Manifest> {
-    let BundleContents { mut manifest, text_part } = contents;
-    let mut store = SafetensorsStore::from_bytes(None);
-    if manifest.dtype == WeightsDType::F16 {
-        store = store.with_to_adapter(HalfPrecisionAdapter::new());
-    }
-    model.save_into(&mut store).map_err(|e| bundle_error(out, WEIGHTS, e.to_string()))?;
-    let weights = store.get_bytes().map_err(|e| bundle_error(out, WEIGHTS, e.to_string()))?;
+    let weights = weights::encode(model, contents.manifest.dtype).map_err(|e| bundle_error(out, WEIGHTS, e))?;
+    write_bundle_with_weights(weights, contents, out)
+}
 
-    let mut parts: Vec<(String, Vec<u8>)> = vec![(WEIGHTS.to_string(), weights)];
-    parts.extend(text_part);
-    manifest.format = FORMAT_NAME.into();
-    manifest.format_version = FORMAT_VERSION;
-    manifest.parts = parts
-        .iter()
-        .map(|(name, bytes)| (name.clone(), PartEntry { sha256: sha256_hex(bytes), bytes: bytes.len() as u64 }))
-        .collect();
+/// Writes a bundle whose weights part is already encoded (by [`weights::encode`], in the
+/// manifest's `dtype`), atomically as [`write_bundle`] does.
+pub fn write_bundle_with_weights(weights: Vec<u8>, contents: BundleContents, out: &Path) -> Result<Manifest> {
+    let (manifest, parts) = assemble(weights, contents);
     let manifest_json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
-    parts.push((MANIFEST.to_string(), manifest_json));
-
     let staging = sibling(out, ".partial");
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
-    for (name, bytes) in &parts {
+    for (name, bytes) in parts.iter().map(|(n, b)| (n.as_str(), b.as_slice())).chain([(MANIFEST, &manifest_json[..])]) {
         let path = staging.join(name);
         std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
     }
@@ -166,6 +172,20 @@ pub fn write_bundle(model: &Classifier, contents: BundleContents, out: &Path) ->
     std::fs::rename(&staging, out).map_err(|e| Error::io(out, e))?;
     let _ = std::fs::remove_dir_all(&old);
     Ok(manifest)
+}
+
+/// The manifest with its parts table filled in, and the parts, by file name.
+fn assemble(weights: Vec<u8>, contents: BundleContents) -> (Manifest, BTreeMap<String, Vec<u8>>) {
+    let BundleContents { mut manifest, text_part } = contents;
+    let mut parts = BTreeMap::from([(WEIGHTS.to_string(), weights)]);
+    parts.extend(text_part);
+    manifest.format = FORMAT_NAME.into();
+    manifest.format_version = manifest.dtype.format_version();
+    manifest.parts = parts
+        .iter()
+        .map(|(name, bytes)| (name.clone(), PartEntry { sha256: sha256_hex(bytes), bytes: bytes.len() as u64 }))
+        .collect();
+    (manifest, parts)
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
@@ -228,8 +248,31 @@ impl Bundle {
         serde_json::from_value(value).map_err(|e| fail(e.to_string()))
     }
 
-    /// Verifies parts fetched by other means (the browser) against the manifest.
+    /// A bundle assembled in memory (not written), e.g. to evaluate a conversion before saving it.
+    pub fn in_memory(source: &str, weights: Vec<u8>, contents: BundleContents) -> Result<Self> {
+        let (manifest, parts) = assemble(weights, contents);
+        Self::from_parts(source, manifest, parts)
+    }
+
+    /// Verifies parts fetched by other means (the browser) against the manifest: present, of
+    /// the right size and checksum.
     pub fn from_parts(source: &str, manifest: Manifest, parts: BTreeMap<String, Vec<u8>>) -> Result<Self> {
+        for (name, entry) in &manifest.parts {
+            if let Some(bytes) = parts.get(name) {
+                let actual = sha256_hex(bytes);
+                if bytes.len() as u64 == entry.bytes && actual != entry.sha256 {
+                    let reason = format!("sha256 {actual} does not match the manifest's {}", entry.sha256);
+                    return Err(Error::Bundle { bundle: source.into(), part: name.clone(), reason });
+                }
+            }
+        }
+        Self::from_checksummed_parts(source, manifest, parts)
+    }
+
+    /// Like [`Bundle::from_parts`] for parts whose sha256 the caller has already checked against
+    /// this manifest (the browser's cache holds parts under their checksum, verified when
+    /// stored): only presence and sizes are checked here.
+    pub fn from_checksummed_parts(source: &str, manifest: Manifest, parts: BTreeMap<String, Vec<u8>>) -> Result<Self> {
         for (name, entry) in &manifest.parts {
             let fail = |reason: String| Error::Bundle { bundle: source.into(), part: name.clone(), reason };
             let bytes = parts.get(name).ok_or_else(|| fail("missing".into()))?;
@@ -239,10 +282,6 @@ impl Bundle {
                     bytes.len(),
                     entry.bytes
                 )));
-            }
-            let actual = sha256_hex(bytes);
-            if actual != entry.sha256 {
-                return Err(fail(format!("sha256 {actual} does not match the manifest's {}", entry.sha256)));
             }
         }
         let genres = manifest.genres.len();
@@ -290,11 +329,7 @@ impl Bundle {
     pub fn load_model(&self, device: &Device) -> Result<Classifier> {
         let fail = |reason: String| Error::Bundle { bundle: self.source.clone(), part: WEIGHTS.into(), reason };
         let mut model = self.manifest.model.init(device);
-        let mut store = SafetensorsStore::from_bytes(Some(self.part(WEIGHTS)?.to_vec()));
-        if self.manifest.dtype == WeightsDType::F16 {
-            store = store.with_from_adapter(HalfPrecisionAdapter::new());
-        }
-        let result = model.load_from(&mut store).map_err(|e| fail(e.to_string()))?;
+        let result = weights::load_into(&mut model, self.part(WEIGHTS)?).map_err(fail)?;
         crate::models::check_applied(&result, &[], &format!("{}/{WEIGHTS}", self.source))
             .map_err(|e| fail(e.to_string()))?;
         if !result.unused.is_empty() {
@@ -309,8 +344,9 @@ impl Bundle {
 mod tests {
     use super::*;
     use crate::models::simple_cnn::SimpleCnnConfig;
-    use crate::models::ImageModelConfig;
+    use crate::models::{Batch, ImageModelConfig};
     use crate::preprocess::image::Normalization;
+    use burn::tensor::{Distribution, Tensor};
 
     fn contents(dtype: WeightsDType) -> BundleContents {
         BundleContents {
@@ -320,7 +356,7 @@ mod tests {
                 name: "tiny cnn".into(),
                 model: ModelConfig::Image(ImageModelConfig::SimpleCnn(SimpleCnnConfig {
                     num_genres: 3,
-                    channels: [4, 4, 4, 4],
+                    channels: [8, 16, 32, 64],
                     dropout: 0.5,
                 })),
                 genres: vec!["Drama".into(), "Comedy".into(), "War".into()],
@@ -345,16 +381,46 @@ mod tests {
     }
 
     #[test]
-    fn round_trip_f32_and_f16() {
+    fn round_trip_f32_f16_and_int8() {
         let tmp = tempfile::tempdir().unwrap();
-        for dtype in [WeightsDType::F32, WeightsDType::F16] {
+        let device = Device::flex();
+        let image = Tensor::<4>::random([2, 3, 64, 64], Distribution::Uniform(0.0, 1.0), &device);
+        let mut sizes = Vec::new();
+        for (dtype, version, tolerance) in
+            [(WeightsDType::F32, 1, 0.0), (WeightsDType::F16, 1, 2e-3), (WeightsDType::Int8, 2, 2e-2)]
+        {
             let dir = tmp.path().join(format!("{dtype:?}"));
-            let (_, manifest) = write(&dir, dtype);
+            let (model, manifest) = write(&dir, dtype);
             let bundle = Bundle::read_dir(&dir).unwrap();
             assert_eq!(bundle.manifest, manifest);
-            assert_eq!(bundle.manifest.format_version, FORMAT_VERSION);
-            bundle.load_model(&Device::flex()).unwrap();
+            assert_eq!(bundle.manifest.format_version, version);
+            sizes.push(manifest.parts[WEIGHTS].bytes);
+            let loaded = bundle.load_model(&device).unwrap();
+            let batch = Batch { images: Some(image.clone()), ..Batch::default() };
+            let want = model.valid().forward(&batch).into_data().try_to_vec::<f32>().unwrap();
+            let got = loaded.forward(&batch).into_data().try_to_vec::<f32>().unwrap();
+            for (w, g) in want.iter().zip(&got) {
+                assert!((w - g).abs() <= tolerance * (1.0 + w.abs()), "{dtype:?}: {g} vs {w}");
+            }
         }
+        // Only this small model's largest kernel is large enough to be stored as int8.
+        assert!(sizes[2] < sizes[1] && sizes[1] < sizes[0], "f32 > f16 > int8: {sizes:?}");
+    }
+
+    #[test]
+    fn checksums_are_checked_unless_the_caller_vouches_for_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("b");
+        let (_, manifest) = write(&dir, WeightsDType::F32);
+        let mut weights = std::fs::read(dir.join(WEIGHTS)).unwrap();
+        let last = weights.len() - 1;
+        weights[last] ^= 1;
+        let parts = BTreeMap::from([(WEIGHTS.to_string(), weights)]);
+        let err = Bundle::from_parts("b", manifest.clone(), parts.clone()).unwrap_err().to_string();
+        assert!(err.contains("sha256"), "{err}");
+        Bundle::from_checksummed_parts("b", manifest.clone(), parts).unwrap();
+        let err = Bundle::from_checksummed_parts("b", manifest, BTreeMap::new()).unwrap_err().to_string();
+        assert!(err.contains("part model.safetensors") && err.contains("missing"), "{err}");
     }
 
     fn error_of(dir: &Path) -> String {
@@ -391,7 +457,7 @@ mod tests {
         assert!(err.contains("part manifest.json") && err.contains("format version 7 is newer"), "{err}");
 
         // Same bytes, but the manifest claims a wider model: shapes are checked per tensor.
-        let wider = manifest.replace("\"channels\": [\n        4,", "\"channels\": [\n        8,");
+        let wider = manifest.replace("\"channels\": [\n        8,", "\"channels\": [\n        12,");
         assert_ne!(wider, manifest, "the replacement must hit");
         std::fs::write(dir.join(MANIFEST), wider).unwrap();
         let err = error_of(&dir);

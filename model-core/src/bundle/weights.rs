@@ -1,0 +1,202 @@
+//! The weights part (`model.safetensors`) in its three storage types, and the one loader that
+//! reads them all.
+//!
+//! - f32 and f16: plain safetensors, written by burn's `SafetensorsStore` (BatchNorm statistics
+//!   stay f32 in f16 files).
+//! - int8: every matrix and convolution kernel of at least [`INT8_MIN_ELEMENTS`] elements is
+//!   stored as `I8` in blocks of [`INT8_BLOCK`] consecutive elements (row-major), each block with
+//!   its own f16 scale in a companion tensor `NAME` + [`INT8_SCALES_SUFFIX`] (symmetric:
+//!   `value = q * scale`, `scale = max |x| / 127`); everything else (biases, norms) is f16,
+//!   BatchNorm statistics f32. About a quarter of the f32 size.
+//!
+//! Loading decodes each tensor straight to f32 and hands it to the module without copying the
+//! whole file first; the arithmetic stays f32 on every backend.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use burn::store::burn_pack::Tensor as PackTensor;
+use burn::store::{ApplyResult, HalfPrecisionAdapter, ModuleSnapshot, SafetensorsStore};
+use burn::tensor::{f16, Bytes, DType};
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+
+use super::WeightsDType;
+use crate::models::Classifier;
+
+/// Elements per int8 block, each block with one scale.
+pub const INT8_BLOCK: usize = 64;
+/// Tensors smaller than this (biases, norms, small kernels) are not quantised.
+pub const INT8_MIN_ELEMENTS: usize = 16 * 1024;
+/// The suffix of the tensor holding an int8 tensor's block scales.
+pub const INT8_SCALES_SUFFIX: &str = ".int8_block_scales";
+
+/// The model's weights as the bytes of a `model.safetensors` in `dtype`.
+pub fn encode(model: &Classifier, dtype: WeightsDType) -> Result<Vec<u8>, String> {
+    match dtype {
+        WeightsDType::F32 | WeightsDType::F16 => {
+            let mut store = SafetensorsStore::from_bytes(None);
+            if dtype == WeightsDType::F16 {
+                store = store.with_to_adapter(HalfPrecisionAdapter::new());
+            }
+            model.save_into(&mut store).map_err(|e| e.to_string())?;
+            store.get_bytes().map_err(|e| e.to_string())
+        }
+        WeightsDType::Int8 => encode_int8(model),
+    }
+}
+
+/// One tensor as stored: its safetensors type, shape and bytes.
+struct Stored {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl safetensors::View for &Stored {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+fn encode_int8(model: &Classifier) -> Result<Vec<u8>, String> {
+    let mut stored: Vec<(String, Stored)> = Vec::new();
+    // BatchNorm statistics keep their f32 precision, as in f16 files.
+    let batch_norm_statistics: Vec<String> = model
+        .collect(None, Some(Box::new(HalfPrecisionAdapter::new())), false)
+        .into_iter()
+        .filter(|t| t.dtype == DType::F32)
+        .map(|t| t.name)
+        .collect();
+    for tensor in model.collect(None, None, false) {
+        let (name, dtype, shape, _, bytes) = tensor.into_parts().map_err(|e| e.to_string())?;
+        let shape: Vec<usize> = shape.to_vec();
+        if dtype != DType::F32 {
+            return Err(format!("{name}: {dtype:?} tensors cannot be stored as int8"));
+        }
+        let values: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+        if shape.len() >= 2 && values.len() >= INT8_MIN_ELEMENTS {
+            let (quantised, scales) = quantize_blocks(&values);
+            let scale_bytes = scales.iter().flat_map(|s| f16::from_f32(*s).to_le_bytes()).collect();
+            stored.push((
+                format!("{name}{INT8_SCALES_SUFFIX}"),
+                Stored { dtype: Dtype::F16, shape: vec![scales.len()], bytes: scale_bytes },
+            ));
+            let bytes = quantised.iter().map(|q| *q as u8).collect();
+            stored.push((name, Stored { dtype: Dtype::I8, shape, bytes }));
+        } else if batch_norm_statistics.contains(&name) {
+            stored.push((name, Stored { dtype: Dtype::F32, shape, bytes: bytes.to_vec() }));
+        } else {
+            let bytes = values.iter().flat_map(|v| f16::from_f32(*v).to_le_bytes()).collect();
+            stored.push((name, Stored { dtype: Dtype::F16, shape, bytes }));
+        }
+    }
+    let metadata = HashMap::from([
+        ("format".to_string(), "marquee-int8".to_string()),
+        ("int8_block".to_string(), INT8_BLOCK.to_string()),
+    ]);
+    safetensors::serialize(stored.iter().map(|(name, s)| (name.as_str(), s)), Some(metadata)).map_err(|e| e.to_string())
+}
+
+/// Symmetric int8 quantisation in blocks of [`INT8_BLOCK`]: the values and each block's scale
+/// (the scale is rounded to f16 first, so that decoding with the stored scale is exact to it).
+pub fn quantize_blocks(values: &[f32]) -> (Vec<i8>, Vec<f32>) {
+    let mut quantised = Vec::with_capacity(values.len());
+    let mut scales = Vec::with_capacity(values.len().div_ceil(INT8_BLOCK));
+    for block in values.chunks(INT8_BLOCK) {
+        let max = block.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let scale = f16::from_f32(max / 127.0).to_f32();
+        let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+        quantised.extend(block.iter().map(|v| (v * inverse).round().clamp(-127.0, 127.0) as i8));
+        scales.push(scale);
+    }
+    (quantised, scales)
+}
+
+/// Decodes a `model.safetensors` of any stored type into `model`, tensor by tensor, as f32.
+pub fn load_into(model: &mut Classifier, bytes: &[u8]) -> Result<ApplyResult, String> {
+    let file = SafeTensors::deserialize(bytes).map_err(|e| format!("not a safetensors file: {e}"))?;
+    let mut tensors = Vec::with_capacity(file.len());
+    for (name, view) in file.iter() {
+        if name.ends_with(INT8_SCALES_SUFFIX) {
+            continue;
+        }
+        let values = match view.dtype() {
+            Dtype::I8 => {
+                let scales_name = format!("{name}{INT8_SCALES_SUFFIX}");
+                let scales = file
+                    .tensor(&scales_name)
+                    .map_err(|_| format!("{name} is int8 but its scales ({scales_name}) are missing"))?;
+                dequantize_blocks(view.data(), &to_f32(&scales_name, &scales)?)
+                    .map_err(|reason| format!("{name}: {reason}"))?
+            }
+            _ => to_f32(name, &view)?,
+        };
+        let shape = view.shape().to_vec();
+        tensors.push(PackTensor::new(name.to_string(), DType::F32, shape, None, Bytes::from_elems(values)));
+    }
+    Ok(model.apply(tensors, None, None, false))
+}
+
+/// The values of int8 `data` with one scale per [`INT8_BLOCK`] elements.
+fn dequantize_blocks(data: &[u8], scales: &[f32]) -> Result<Vec<f32>, String> {
+    if scales.len() != data.len().div_ceil(INT8_BLOCK) {
+        return Err(format!("{} block scales for {} values in blocks of {INT8_BLOCK}", scales.len(), data.len()));
+    }
+    let mut values = Vec::with_capacity(data.len());
+    for (block, scale) in data.chunks(INT8_BLOCK).zip(scales) {
+        values.extend(block.iter().map(|q| f32::from(*q as i8) * scale));
+    }
+    Ok(values)
+}
+
+/// A float tensor's values as f32.
+fn to_f32(name: &str, view: &TensorView<'_>) -> Result<Vec<f32>, String> {
+    let data = view.data();
+    Ok(match view.dtype() {
+        Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
+        Dtype::F16 => data.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        Dtype::BF16 => {
+            data.chunks_exact(2).map(|b| f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16)).collect()
+        }
+        other => return Err(format!("{name}: tensors of type {other:?} are not weights Marquee reads")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int8_blocks_round_trip_within_half_a_step() {
+        let values: Vec<f32> =
+            (0..1000).map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.013 * (1.0 + (i / 64) as f32)).collect();
+        let (quantised, scales) = quantize_blocks(&values);
+        assert_eq!(scales.len(), 1000usize.div_ceil(INT8_BLOCK));
+        let bytes: Vec<u8> = quantised.iter().map(|q| *q as u8).collect();
+        let back = dequantize_blocks(&bytes, &scales).unwrap();
+        for (i, (v, b)) in values.iter().zip(&back).enumerate() {
+            let step = scales[i / INT8_BLOCK];
+            assert!((v - b).abs() <= step * 0.5 + 1e-6, "{i}: {v} vs {b} (step {step})");
+        }
+        // The largest value of each block is exact up to the f16 rounding of its scale.
+        assert!(quantised.iter().any(|q| q.abs() == 127));
+    }
+
+    #[test]
+    fn zero_blocks_and_bad_scale_counts() {
+        let (quantised, scales) = quantize_blocks(&[0.0; 70]);
+        assert!(quantised.iter().all(|q| *q == 0) && scales == [0.0, 0.0]);
+        let err = dequantize_blocks(&[0; 70], &[1.0]).unwrap_err();
+        assert!(err.contains("1 block scales for 70 values"), "{err}");
+    }
+}

@@ -6,12 +6,16 @@
 # onnxruntime-web (npm, a dev dependency), the engine under transformers.js, single-threaded, from
 # ONNX files that bench/export_onnx.py makes with PyTorch: set MARQUEE_TORCH_PYTHON to a Python with
 # torch, transformers, onnx and onnxruntime (they are made once into www/bench-peer/, not committed).
-# Usage: bash scripts/bench-browser.sh [RUNS] (steady-state classifications per backend, default 10).
+# Usage: bash scripts/bench-browser.sh [RUNS] (steady-state classifications per CPU run, default 20;
+# 3 on WebGPU, which is SwiftShader's slow emulation where no GPU exists). Runs the CPU package
+# the browser check picks (relaxed SIMD in Chromium), the plain SIMD128 one, then WebGPU.
 # Needs www/pkg (scripts/build-web.sh), Chromium at /usr/bin/chromium (or $MARQUEE_CHROMIUM), npm ci.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs="${1:-10}"
-[[ -f www/pkg/cpu/marquee_web_bg.wasm && -f www/pkg/webgpu/marquee_web_bg.wasm ]] || bash scripts/build-web.sh
+runs="${1:-20}"
+for package in cpu cpu-relaxed webgpu; do
+  [[ -f www/pkg/$package/marquee_web_bg.wasm ]] || { bash scripts/build-web.sh; break; }
+done
 [[ -d node_modules/playwright-core && -d node_modules/onnxruntime-web ]] || npm ci --no-audit --no-fund
 peer=false
 if [[ ! -f www/bench-peer/fusion.onnx && -n "${MARQUEE_TORCH_PYTHON:-}" ]]; then
@@ -37,4 +41,4 @@ url=$(sed -n 's/^open \([^ ]*\).*/\1/p' "$log")
 [[ -n "$url" ]] || { cat "$log" >&2; exit 1; }
 chromium="${MARQUEE_CHROMIUM:-/usr/bin/chromium}"
 mkdir -p results
-node tests/browser/bench.mjs "$(printf '{"baseUrl":"%s","chromium":"%s","backends":["cpu","webgpu"],"runs":%s,"peer":%s,"out":"results/browser-bench.json"}' "$url" "$chromium" "$runs" "$peer")"
+node tests/browser/bench.mjs "$(printf '{"baseUrl":"%s","chromium":"%s","backends":["cpu","cpu@cpu","webgpu"],"runs":%s,"webgpuRuns":3,"peer":%s,"out":"results/browser-bench.json"}' "$url" "$chromium" "$runs" "$peer")"

@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
-# Builds the browser packages into www/pkg/: the `web` crate for wasm32 (release, SIMD128) twice,
-#   www/pkg/cpu/     burn's CPU backend only (no wgpu/cubecl, no training code): what every
-#                    visitor without WebGPU downloads;
-#   www/pkg/webgpu/  WebGPU and the CPU (feature `webgpu`), fetched only where the browser
-#                    offers a WebGPU adapter;
+# Builds the browser packages into www/pkg/: the `web` crate for wasm32 (release, SIMD128) three
+# times,
+#   www/pkg/cpu-relaxed/  burn's CPU backend only (no wgpu/cubecl, no training code), its matrix
+#                         products with relaxed SIMD's fused multiply-add (feature
+#                         `relaxed-simd`): what a visitor without WebGPU downloads where the
+#                         browser has relaxed SIMD (Chrome, Edge 114+);
+#   www/pkg/cpu/          the same with plain SIMD128, for the other browsers;
+#   www/pkg/webgpu/       WebGPU and the CPU (feature `webgpu`), fetched only where the browser
+#                         offers a WebGPU adapter;
 # then wasm-bindgen's glue and wasm-opt for each, and www/pkg/marquee.js (web/js/marquee.js), the
-# entry point that picks the package. The CPU package is built first: it is what the page needs
-# to classify. Installs what it lacks: the rustup target, wasm-bindgen-cli at the crate's exact
+# entry point that picks the package. The CPU packages are built first: they are what the page
+# needs to classify (the second one only recompiles Marquee's own crates). Installs what it lacks: the rustup target, wasm-bindgen-cli at the crate's exact
 # wasm-bindgen version, and binaryen's wasm-opt from npm.
-# Usage: bash scripts/build-web.sh [cpu|webgpu]... (default: both).
+# Usage: bash scripts/build-web.sh [cpu|cpu-relaxed|webgpu]... (default: all three).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target_dir="${CARGO_TARGET_DIR:-target}"
 bindgen_version=0.2.130 # = the `wasm-bindgen` pin in web/Cargo.toml
 packages=("$@")
-((${#packages[@]})) || packages=(cpu webgpu)
+((${#packages[@]})) || packages=(cpu-relaxed cpu webgpu)
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
@@ -31,9 +35,9 @@ fi
 
 megabytes() { awk "BEGIN{printf \"%.2f\", $1/1e6}"; }
 
-# build_package NAME FEATURES WASM_OPT_LEVEL
+# build_package NAME FEATURES WASM_OPT_LEVEL [WASM_OPT_FLAG]
 build_package() {
-  local name=$1 features=$2 level=$3
+  local name=$1 features=$2 level=$3 extra=${4:-}
   echo "building the $name package (wasm32, release${features:+, features $features})"
   cargo build -q --release --target wasm32-unknown-unknown -p marquee-web ${features:+--features "$features"}
   local out="www/pkg.partial/$name"
@@ -46,12 +50,12 @@ build_package() {
   # wasm-opt takes minutes on the WebGPU package: its output is kept beside the build, under the
   # input's checksum and the level, so an unchanged build is not optimised twice.
   sum=$(sha256sum "$out/marquee_web_bg.wasm" | cut -c1-16)
-  cached="$target_dir/wasm-opt/$sum$level.wasm"
+  cached="$target_dir/wasm-opt/$sum$level$extra.wasm"
   if [[ ! -f "$cached" ]]; then
     echo "optimising the $name package with wasm-opt $level"
     mkdir -p "$target_dir/wasm-opt"
     node_modules/.bin/wasm-opt "$level" --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
-      --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+      --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue $extra \
       "$out/marquee_web_bg.wasm" -o "$cached.partial"
     mv "$cached.partial" "$cached"
   fi
@@ -69,10 +73,11 @@ for package in "${packages[@]}"; do
   case "$package" in
     # The CPU package's speed is its compute loops: fully optimised.
     cpu) build_package cpu "" -O3 ;;
+    cpu-relaxed) build_package cpu-relaxed relaxed-simd -O3 --enable-relaxed-simd ;;
     # The WebGPU package is mostly cubecl's kernel generators, run once per kernel shape: -O2
     # optimises it in a fraction of -O3's time (minutes on 2 cores).
     webgpu) build_package webgpu webgpu -O2 ;;
-    *) echo "unknown package $package: use cpu or webgpu" >&2; exit 2 ;;
+    *) echo "unknown package $package: use cpu, cpu-relaxed or webgpu" >&2; exit 2 ;;
   esac
 done
 cp web/js/marquee.js www/pkg.partial/marquee.js

@@ -1,4 +1,5 @@
-//! 2-D convolutions of NCHW images (groups 1) as im2col into OpenBLAS products, at inference:
+//! 2-D convolutions of NCHW images at inference: groups 1 as im2col into `gemm`'s products
+//! (OpenBLAS natively, the packed SIMD128 product in wasm), depthwise ones directly. Natively,
 //! burn-flex runs them through a channels-last copy, im2col tiles and the `gemm` crate, which
 //! `perf` showed as 87% of SimpleCNN's time.
 
@@ -117,8 +118,13 @@ pub fn conv2d(x: &[f32], weight: &[f32], bias: &[f32], shape: &Conv2dShape, out:
         sgemm(false, false, shape.outputs, pixels, patch, weight, patch, &cols, pixels, 0.0, image_out, pixels);
         with_bias(image_out);
     };
-    use rayon::prelude::*;
-    x.par_chunks(image_len).zip(out.par_chunks_mut(shape.outputs * pixels)).for_each(run);
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        x.par_chunks(image_len).zip(out.par_chunks_mut(shape.outputs * pixels)).for_each(run);
+    }
+    #[cfg(target_arch = "wasm32")]
+    x.chunks(image_len).zip(out.chunks_mut(shape.outputs * pixels)).for_each(run);
 }
 
 /// A depthwise convolution (one filter per channel, `outputs == channels`, no dilation):
@@ -155,8 +161,13 @@ pub fn depthwise_conv2d(x: &[f32], weight: &[f32], bias: &[f32], shape: &Conv2dS
         }
         depthwise_plane(input, taps, bias[c], s, output)
     };
-    use rayon::prelude::*;
-    x.par_chunks(plane).zip(out.par_chunks_mut(oh * ow)).enumerate().for_each(run);
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        x.par_chunks(plane).zip(out.par_chunks_mut(oh * ow)).enumerate().for_each(run);
+    }
+    #[cfg(target_arch = "wasm32")]
+    x.chunks(plane).zip(out.chunks_mut(oh * ow)).enumerate().for_each(run);
 }
 
 /// One image plane of [`depthwise_conv2d`]: `output [oh, ow]` from `input [h, w]`, its taps
@@ -169,11 +180,25 @@ fn depthwise_plane(input: &[f32], taps: &[f32], bias: f32, s: &Conv2dShape, outp
     let step = s.stride[1];
     let phase_w = padded_w.div_ceil(step);
     // phases[p][row][q] holds padded column q * step + p of `row`.
+    // Filled a row at a time without a division per value (which wasm runs slowly).
     let mut phases = vec![0.0f32; step * padded_h * phase_w];
+    let pad_w = s.padding[1];
     for y in 0..s.height {
-        for (x, &value) in input[y * s.width..(y + 1) * s.width].iter().enumerate() {
-            let column = x + s.padding[1];
-            phases[((column % step) * padded_h + y + s.padding[0]) * phase_w + column / step] = value;
+        let source = &input[y * s.width..(y + 1) * s.width];
+        let row = y + s.padding[0];
+        if step == 1 {
+            phases[row * phase_w + pad_w..][..s.width].copy_from_slice(source);
+            continue;
+        }
+        for p in 0..step {
+            let line = &mut phases[(p * padded_h + row) * phase_w..][..phase_w];
+            for (q, slot) in line.iter_mut().enumerate() {
+                // Padded column q * step + p is input column q * step + p - pad_w, where it exists.
+                let column = q * step + p;
+                if column >= pad_w && column - pad_w < s.width {
+                    *slot = source[column - pad_w];
+                }
+            }
         }
     }
     output.fill(bias);

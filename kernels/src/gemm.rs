@@ -1,6 +1,6 @@
 //! Row-major f32 matrix products: [`sgemm`] everywhere (OpenBLAS's `cblas_sgemm` with the
-//! feature `openblas` in native builds, which `build.rs` links; a plain loop otherwise), and
-//! [`batched_matmul`] with OpenBLAS only. OpenBLAS's Haswell kernel runs MiniLM's shapes at about twice the
+//! feature `openblas` in native builds, which `build.rs` links; Marquee's packed SIMD product,
+//! the module `packed`, otherwise), and [`batched_matmul`] with OpenBLAS or in wasm. OpenBLAS's Haswell kernel runs MiniLM's shapes at about twice the
 //! speed of the `gemm` crate that burn-flex uses (35 against 17-20 GFLOP/s on one core here).
 //!
 //! OpenBLAS runs single-threaded; the work is split over rayon's threads (by batch item, or by
@@ -43,7 +43,7 @@ mod ffi {
     }
 }
 
-#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
+#[cfg(any(feature = "openblas", target_arch = "wasm32"))]
 /// One matrix operand of a batched product, as strided memory: element `(b, r, c)` is at
 /// `data[offsets[b] + r * row_stride + c * col_stride]`.
 #[derive(Debug, Clone)]
@@ -62,7 +62,7 @@ pub struct Strided<'a> {
     pub col_stride: usize,
 }
 
-#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
+#[cfg(any(feature = "openblas", target_arch = "wasm32"))]
 /// How BLAS reads a matrix: transposed or not, and its leading dimension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct BlasLayout {
@@ -70,7 +70,7 @@ struct BlasLayout {
     leading: usize,
 }
 
-#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
+#[cfg(any(feature = "openblas", target_arch = "wasm32"))]
 impl Strided<'_> {
     /// The BLAS layout of these matrices, or `None` when neither rows nor columns are
     /// contiguous (the caller copies such an operand first).
@@ -107,7 +107,7 @@ fn single_threaded_blas() {
     ONCE.call_once(|| unsafe { ffi::openblas_set_num_threads(1) });
 }
 
-#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
+#[cfg(any(feature = "openblas", target_arch = "wasm32"))]
 /// One block of the output: batch item, first row and row count, first column and column count.
 #[derive(Debug, Clone, Copy)]
 struct Block {
@@ -118,11 +118,11 @@ struct Block {
     cols: usize,
 }
 
-#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
+#[cfg(any(feature = "openblas", target_arch = "wasm32"))]
 /// Products below this many multiply-adds run on one thread.
 const PARALLEL_WORK: usize = 1 << 18;
 
-#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
+#[cfg(any(feature = "openblas", target_arch = "wasm32"))]
 /// Splits `batch` products of `m x k` by `k x n` into blocks for `threads` threads: whole
 /// products when there are enough of them, else bands of rows (or columns, for short products).
 fn blocks(batch: usize, m: usize, n: usize, k: usize, threads: usize) -> Vec<Block> {
@@ -149,7 +149,7 @@ fn blocks(batch: usize, m: usize, n: usize, k: usize, threads: usize) -> Vec<Blo
     out
 }
 
-#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
+#[cfg(any(feature = "openblas", target_arch = "wasm32"))]
 /// `out[b] = lhs[b] x rhs[b]` for every batch item `b`, with `out` contiguous `[batch, m, n]`.
 ///
 /// # Panics
@@ -175,58 +175,75 @@ pub fn batched_matmul(lhs: &Strided<'_>, rhs: &Strided<'_>, out: &mut [f32]) {
             assert!(operand.at(item, rows - 1, cols - 1) < operand.data.len(), "operand outside its buffer");
         }
     }
-    let int = |v: usize| c_int::try_from(v).expect("matrix size fits BLAS's int");
-    let _ = (int(m), int(n), int(k), int(a.leading), int(b.leading));
-    single_threaded_blas();
-
-    #[cfg(not(target_arch = "wasm32"))]
-    let threads = rayon::current_num_threads();
+    let blocks = blocks(batch, m, n, k, threads());
     #[cfg(target_arch = "wasm32")]
-    let threads = 1;
-    let blocks = blocks(batch, m, n, k, threads);
-    let out_ptr = SendPtr(out.as_mut_ptr());
-    let run = |block: &Block| {
-        let a_start = lhs.at(block.batch, block.row, 0);
-        let b_start = rhs.at(block.batch, 0, block.col);
+    for block in &blocks {
+        // One thread: each block is one item's whole product, written through a plain slice.
         let c_start = block.batch * m * n + block.row * n + block.col;
-        let trans = |t: bool| if t { ffi::TRANS } else { ffi::NO_TRANS };
-        // SAFETY: the operands' ranges were bounds-checked above; each block writes a disjoint
-        // rectangle of `out` (rows `row..row + rows`, columns `col..col + cols` of its item).
-        unsafe {
-            ffi::cblas_sgemm(
-                ffi::ROW_MAJOR,
-                trans(a.transposed),
-                trans(b.transposed),
-                int(block.rows),
-                int(block.cols),
-                int(k),
-                1.0,
-                lhs.data.as_ptr().add(a_start),
-                int(a.leading),
-                rhs.data.as_ptr().add(b_start),
-                int(b.leading),
-                0.0,
-                out_ptr.get().add(c_start),
-                int(n),
-            )
-        }
-    };
-    if blocks.len() == 1 {
-        run(&blocks[0]);
-        return;
+        sgemm(
+            a.transposed,
+            b.transposed,
+            block.rows,
+            block.cols,
+            k,
+            &lhs.data[lhs.at(block.batch, block.row, 0)..],
+            a.leading,
+            &rhs.data[rhs.at(block.batch, 0, block.col)..],
+            b.leading,
+            0.0,
+            &mut out[c_start..],
+            n,
+        );
     }
     #[cfg(not(target_arch = "wasm32"))]
     {
+        let int = |v: usize| c_int::try_from(v).expect("matrix size fits BLAS's int");
+        let _ = (int(m), int(n), int(k), int(a.leading), int(b.leading));
+        single_threaded_blas();
+        let out_ptr = SendPtr(out.as_mut_ptr());
+        let run = |block: &Block| {
+            let a_start = lhs.at(block.batch, block.row, 0);
+            let b_start = rhs.at(block.batch, 0, block.col);
+            let c_start = block.batch * m * n + block.row * n + block.col;
+            let trans = |t: bool| if t { ffi::TRANS } else { ffi::NO_TRANS };
+            // SAFETY: the operands' ranges were bounds-checked above; each block writes a disjoint
+            // rectangle of `out` (rows `row..row + rows`, columns `col..col + cols` of its item).
+            unsafe {
+                ffi::cblas_sgemm(
+                    ffi::ROW_MAJOR,
+                    trans(a.transposed),
+                    trans(b.transposed),
+                    int(block.rows),
+                    int(block.cols),
+                    int(k),
+                    1.0,
+                    lhs.data.as_ptr().add(a_start),
+                    int(a.leading),
+                    rhs.data.as_ptr().add(b_start),
+                    int(b.leading),
+                    0.0,
+                    out_ptr.get().add(c_start),
+                    int(n),
+                )
+            }
+        };
         use rayon::prelude::*;
         blocks.par_iter().for_each(run);
     }
+}
+
+/// The threads the products are split over: rayon's natively, one in wasm.
+#[cfg(any(feature = "openblas", target_arch = "wasm32"))]
+fn threads() -> usize {
+    #[cfg(not(target_arch = "wasm32"))]
+    return rayon::current_num_threads();
     #[cfg(target_arch = "wasm32")]
-    blocks.iter().for_each(run);
+    return 1;
 }
 
 /// `c = op(a) x op(b) + beta c` for one `m x k` by `k x n` product of strided row-major
 /// matrices (`op` transposes where `a_t` / `b_t` is set), on the calling thread: OpenBLAS where
-/// built, else a plain loop.
+/// built, else Marquee's packed product (module `packed`: SIMD128 in wasm).
 ///
 /// # Panics
 /// When a matrix reaches outside its slice or a size exceeds `c_int`.
@@ -258,24 +275,7 @@ pub fn sgemm(
     assert!(fits(b.len(), b_rows, b_cols, ldb), "sgemm: b outside its slice");
     assert!(fits(c.len(), m, n, ldc), "sgemm: c outside its slice");
     #[cfg(not(all(feature = "openblas", not(target_arch = "wasm32"))))]
-    {
-        for i in 0..m {
-            let row = &mut c[i * ldc..i * ldc + n];
-            if beta == 0.0 {
-                row.fill(0.0);
-            } else if beta != 1.0 {
-                row.iter_mut().for_each(|v| *v *= beta);
-            }
-            for p in 0..k {
-                let a_ip = if a_t { a[p * lda + i] } else { a[i * lda + p] };
-                if b_t {
-                    row.iter_mut().enumerate().for_each(|(j, v)| *v += a_ip * b[j * ldb + p]);
-                } else {
-                    row.iter_mut().zip(&b[p * ldb..p * ldb + n]).for_each(|(v, &b_pj)| *v += a_ip * b_pj);
-                }
-            }
-        }
-    }
+    crate::packed::sgemm(a_t, b_t, m, n, k, a, lda, b, ldb, beta, c, ldc);
     #[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
     {
         let int = |v: usize| c_int::try_from(v).expect("matrix size fits BLAS's int");

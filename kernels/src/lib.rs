@@ -2,15 +2,19 @@
 //! of them):
 //!
 //! - [`math`]: vectorisable `exp`, `erf`, `tanh`, `sigmoid` and GELU with their derivatives;
-//! - [`gemm`]: matrix products, through OpenBLAS where built (feature `openblas`, native builds);
-//! - [`conv`]: 2-D convolutions as im2col into OpenBLAS products (feature `openblas`);
+//! - [`gemm`]: matrix products, through OpenBLAS where built (feature `openblas`, native builds),
+//!   else through a packed product of Marquee's own (`packed`: SIMD128 in wasm, with fused
+//!   multiply-adds under the feature `relaxed-simd`);
+//! - [`conv`]: 2-D convolutions as im2col into those products (with OpenBLAS, and in wasm);
 //! - [`recurrence`]: the LSTM recurrence, forward and backward through time.
 //!
 //! This crate is compiled with full optimisation even in the dev profile (the workspace's
 //! `Cargo.toml`): its loops are written for the auto-vectoriser, which only runs from opt-level 2.
 
-#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
+#[cfg(any(feature = "openblas", target_arch = "wasm32"))]
 pub mod conv;
 pub mod gemm;
 pub mod math;
+#[cfg_attr(all(feature = "openblas", not(target_arch = "wasm32"), not(test)), allow(dead_code))]
+mod packed;
 pub mod recurrence;

@@ -134,10 +134,32 @@ fn exp_in_range(x: f32) -> f32 {
     e * two_to(half) * two_to(rest)
 }
 
+/// `max(v, floor)` as a compare and select. `f32::max`'s NaN rule has no SIMD128 instruction, so
+/// in wasm it became a call to `fmaxf` per lane; this gives the same result (a NaN `v` gives
+/// `floor`, as `f32::max` does) in one vector select.
+#[inline(always)]
+fn at_least(v: f32, floor: f32) -> f32 {
+    if v > floor {
+        v
+    } else {
+        floor
+    }
+}
+
+/// `min(v, ceiling)` as a compare and select, for the same reason as [`at_least`].
+#[inline(always)]
+fn at_most(v: f32, ceiling: f32) -> f32 {
+    if v < ceiling {
+        v
+    } else {
+        ceiling
+    }
+}
+
 /// `tanh(x)`, branch-free: an odd polynomial for |x| < 0.625 (Cephes' `tanhf`), `1 - 2 / (e^2|x| + 1)` above.
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {
-    let a = x.abs().min(10.0);
+    let a = at_most(x.abs(), 10.0);
     let z = a * a;
     let p = -5.704_988_7e-3;
     let p = p * z + 2.063_909e-2;
@@ -214,9 +236,9 @@ fn erf_over_x_small(a: f32) -> f32 {
 /// `erf(x)`, branch-free.
 #[inline(always)]
 pub fn erf(x: f32) -> f32 {
-    let a = x.abs().min(10.0);
+    let a = at_most(x.abs(), 10.0);
     let small = erf_over_x_small(a) * a;
-    let tail = a.max(0.5);
+    let tail = at_least(a, 0.5);
     let large = 1.0 - erfc_tail(tail, square_split(tail));
     let e = if a < 0.5 { small } else { large };
     keep_nan(x, e.copysign(x))
@@ -230,8 +252,8 @@ pub fn normal_cdf(x: f32) -> f32 {
     let a = (c * std::f32::consts::FRAC_1_SQRT_2).abs();
     let small = 0.5 + 0.5 * erf_over_x_small(a) * a.copysign(c);
     // a^2 = x^2 / 2, split from x (halving is exact).
-    let (hi, lo) = square_split(c.abs().max(0.7));
-    let tail = 0.5 * erfc_tail(a.max(0.5), (0.5 * hi, 0.5 * lo));
+    let (hi, lo) = square_split(at_least(c.abs(), 0.7));
+    let tail = 0.5 * erfc_tail(at_least(a, 0.5), (0.5 * hi, 0.5 * lo));
     let large = if c < 0.0 { tail } else { 1.0 - tail };
     keep_nan(x, if a < 0.5 { small } else { large })
 }
@@ -246,7 +268,7 @@ pub fn gelu(x: f32) -> f32 {
 #[inline(always)]
 pub fn gelu_derivative(x: f32) -> f32 {
     const INV_SQRT_2PI: f32 = 0.398_942_3;
-    let (hi, lo) = square_split(x.abs().min(14.0));
+    let (hi, lo) = square_split(at_most(x.abs(), 14.0));
     normal_cdf(x) + x * INV_SQRT_2PI * exp(-0.5 * hi) * exp(-0.5 * lo)
 }
 

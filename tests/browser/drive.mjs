@@ -1,7 +1,7 @@
 // Drives headless Chromium through Marquee's page and widget and prints what it saw as JSON.
 // The Rust test tests/tests/browser.rs starts `marquee serve`, runs this, and checks the report
 // against `marquee predict`. Usage: node drive.mjs CONFIG_JSON (see browser.rs for the fields).
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { launch } from "./chromium.mjs";
 
@@ -92,6 +92,21 @@ try {
   // A second classification of the first movie: the steady-state latency.
   report.repeat = await classify(page, "#classifier", config.movies[0]);
   if (config.screenshots) await page.screenshot({ path: join(config.screenshots, `page-after-${state.backend}.png`), fullPage: true });
+  if (config.full) {
+    // The plain-SIMD128 CPU package (for browsers without relaxed SIMD) on the same movies.
+    const movies = config.movies.map((m) => ({ plot: m.plot, poster: [...readFileSync(m.poster)] }));
+    report.plainCpu = await page.evaluate(async (movies) => {
+      const { Marquee } = await import("./pkg/marquee.js");
+      const classifier = await Marquee.load("models/default/", { backend: "cpu", cpuPackage: "cpu" });
+      const out = { package: classifier.package, movies: [] };
+      for (const movie of movies) {
+        const genres = await classifier.classify(new Uint8Array(movie.poster), movie.plot);
+        out.movies.push(genres.map(({ genre, probability }) => ({ genre, probability })));
+      }
+      classifier.dispose();
+      return out;
+    }, movies);
+  }
   if (!config.full) {
     // The UI checks below do not depend on the backend: a lean run stops at a second visit.
     await page.reload();

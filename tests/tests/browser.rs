@@ -65,6 +65,23 @@ fn sample_movies(count: usize) -> Vec<serde_json::Value> {
     samples.into_iter().take(count).collect()
 }
 
+/// Asserts that `genres` (`[{genre, probability}, ..]` as the browser showed them) holds every
+/// genre of `want` (`marquee predict`'s, sorted by genre) within 1e-3; `what` names the run.
+fn assert_matches_predict(genres: &serde_json::Value, want: &[(String, f64)], what: &str) {
+    let mut got: Vec<(String, f64)> = genres
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["genre"].as_str().unwrap().to_string(), g["probability"].as_f64().unwrap()))
+        .collect();
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(got.len(), want.len(), "{what}: every genre shown");
+    for ((genre, p), (want_genre, q)) in got.iter().zip(want) {
+        assert_eq!(genre, want_genre);
+        assert!((p - q).abs() < 1e-3, "{what} {genre}: browser {p} vs marquee predict {q}");
+    }
+}
+
 fn expected(bundle: &Path, poster: &Path, plot: &str) -> Vec<(String, f64)> {
     let output = marquee_ok([
         "predict".as_ref(),
@@ -96,7 +113,7 @@ fn run_node(script: &str, config: &serde_json::Value) -> String {
 /// backend-independent UI checks.
 fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
     let www = repo().join("www");
-    for package in ["cpu", "webgpu"] {
+    for package in ["cpu", "cpu-relaxed", "webgpu"] {
         assert!(
             www.join("pkg").join(package).join("marquee_web_bg.wasm").is_file(),
             "www/pkg/{package} is not built: run scripts/build-web.sh (the README's test command does)"
@@ -148,9 +165,11 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
     assert_eq!(report["name"].as_str(), Some(served.as_str()), "the page loaded the bundle the server serves");
     let backend = if webgpu { "webgpu" } else { "cpu" };
     assert_eq!(report["backend"], backend, "fallback reason: {}", report["fallbackReason"]);
-    assert_eq!(report["package"], backend, "the wasm package matches the backend");
+    // Chromium compiles relaxed SIMD, so marquee.js picks the CPU package with fused multiply-adds.
+    let package = if webgpu { "webgpu" } else { "cpu-relaxed" };
+    assert_eq!(report["package"], package, "the wasm package matches the backend");
     let requests: Vec<&str> = report["packageRequests"].as_array().unwrap().iter().filter_map(|r| r.as_str()).collect();
-    assert!(requests.iter().any(|r| r.ends_with(&format!("pkg/{backend}/marquee_web_bg.wasm"))), "{requests:?}");
+    assert!(requests.iter().any(|r| r.ends_with(&format!("pkg/{package}/marquee_web_bg.wasm"))), "{requests:?}");
     if !webgpu {
         assert!(report["fallbackReason"].as_str().is_some_and(|r| !r.is_empty()), "the fallback says why");
         assert!(
@@ -161,23 +180,22 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
     assert!(report["samplesShown"].as_u64().unwrap() >= 3, "the page offers sample movies");
 
     // Every shown probability equals `marquee predict` on the same bundle.
-    for (movie, shown) in movies.iter().zip(report["movies"].as_array().unwrap()) {
+    let wants: Vec<Vec<(String, f64)>> = movies
+        .iter()
+        .map(|movie| expected(bundle, Path::new(movie["poster"].as_str().unwrap()), movie["plot"].as_str().unwrap()))
+        .collect();
+    for ((movie, shown), want) in movies.iter().zip(report["movies"].as_array().unwrap()).zip(&wants) {
         assert!(shown["error"].is_null(), "{}: {}", movie["id"], shown["error"]);
-        let plot = movie["plot"].as_str().unwrap();
-        let want = expected(bundle, Path::new(movie["poster"].as_str().unwrap()), plot);
-        let mut got: Vec<(String, f64)> = shown["genres"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|g| (g["genre"].as_str().unwrap().to_string(), g["probability"].as_f64().unwrap()))
-            .collect();
-        got.sort_by(|a, b| a.0.cmp(&b.0));
-        assert_eq!(got.len(), want.len(), "{}: every genre shown", movie["id"]);
-        for ((genre, p), (want_genre, q)) in got.iter().zip(&want) {
-            assert_eq!(genre, want_genre);
-            assert!((p - q).abs() < 1e-3, "{} {genre}: browser {p} vs marquee predict {q} on {backend}", movie["id"]);
-        }
+        assert_matches_predict(&shown["genres"], want, &format!("{} on {backend}", movie["id"]));
         assert!(shown["genres"].as_array().unwrap().iter().any(|g| g["predicted"] == true), "a genre is highlighted");
+    }
+    // The plain-SIMD128 CPU package gives the same probabilities (the full run loads it too).
+    if full {
+        let plain = &report["plainCpu"];
+        assert_eq!(plain["package"], "cpu", "{plain}");
+        for ((movie, genres), want) in movies.iter().zip(plain["movies"].as_array().unwrap()).zip(&wants) {
+            assert_matches_predict(genres, want, &format!("{} on the plain CPU package", movie["id"]));
+        }
     }
     let first = report["movies"][0]["millis"].as_f64().unwrap();
     let steady = report["repeat"]["millis"].as_f64().unwrap();
@@ -335,7 +353,7 @@ fn bench_page_reports_loads_classifications_and_sizes() {
     let config =
         serde_json::json!({"baseUrl": server.url, "chromium": chromium, "backends": ["cpu"], "runs": 2, "out": out});
     let table = run_node("bench.mjs", &config);
-    assert!(table.contains("| cpu (cpu) |"), "a Markdown row for the CPU package: {table}");
+    assert!(table.contains("| cpu (cpu-relaxed) |"), "a Markdown row for the CPU package: {table}");
     let results: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let run = &results[0];
     let wasm_bytes =
@@ -347,8 +365,8 @@ fn bench_page_reports_loads_classifications_and_sizes() {
         assert_eq!(report["backend"], "cpu", "{visit}: {report}");
         assert_eq!(report["fromCache"], from_cache, "{visit}: the bundle's source");
         assert_eq!(report["name"].as_str(), Some(manifest.name.as_str()));
-        assert_eq!(report["package"], "cpu", "{visit}: the CPU package");
-        for package in ["cpu", "webgpu"] {
+        assert_eq!(report["package"], "cpu-relaxed", "{visit}: the CPU package");
+        for package in ["cpu", "cpu-relaxed", "webgpu"] {
             assert_eq!(
                 report["wasmBytes"][package].as_u64(),
                 Some(wasm_bytes(package)),

@@ -71,7 +71,7 @@ fn contiguous_f32(tensor: FlexTensor) -> FlexTensor {
     }
 }
 
-#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
+#[cfg(any(feature = "openblas", target_arch = "wasm32"))]
 mod blas {
     use super::*;
     use marquee_kernels::gemm::{batched_matmul, Strided};
@@ -116,7 +116,7 @@ mod blas {
 
 impl CpuOps for Flex {
     fn marquee_matmul(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
-        #[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
+        #[cfg(any(feature = "openblas", target_arch = "wasm32"))]
         if lhs.dtype() == DType::F32 && rhs.dtype() == DType::F32 {
             return blas::matmul(lhs, rhs);
         }
@@ -176,7 +176,7 @@ impl CpuOps for Flex {
 
     fn marquee_conv2d(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, geometry: [usize; 7]) -> FlexTensor {
         let [stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups] = geometry;
-        #[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
+        #[cfg(any(feature = "openblas", target_arch = "wasm32"))]
         if [&x, &weight, &bias].iter().all(|t| t.dtype() == DType::F32) {
             use marquee_kernels::conv::{conv2d, depthwise_conv2d, Conv2dShape};
             /// A convolution kernel: input, weight, bias, geometry, output.

@@ -90,7 +90,7 @@ pub fn sgemm(
                     for (i, tile_row) in tile.iter().enumerate().take(rows) {
                         let out = &mut c[(row0 + i) * ldc + col0..][..cols];
                         match scale {
-                            Some(beta) if beta == 0.0 => out.copy_from_slice(&tile_row[..cols]),
+                            Some(0.0) => out.copy_from_slice(&tile_row[..cols]),
                             Some(beta) => out.iter_mut().zip(tile_row).for_each(|(v, t)| *v = beta * *v + t),
                             None => out.iter_mut().zip(tile_row).for_each(|(v, t)| *v += t),
                         }

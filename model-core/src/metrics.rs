@@ -103,7 +103,7 @@ pub fn evaluate(probabilities: &[f32], targets: &[f32], thresholds: &[f32], genr
 /// Applies per-genre thresholds: `true` where the probability is at least the threshold.
 pub fn binarize(probabilities: &[f32], thresholds: &[f32]) -> Vec<bool> {
     let g = thresholds.len();
-    assert!(g > 0 && probabilities.len() % g == 0, "probabilities do not fit {g} genres");
+    assert!(g > 0 && probabilities.len().is_multiple_of(g), "probabilities do not fit {g} genres");
     probabilities.iter().enumerate().map(|(i, &p)| p >= thresholds[i % g]).collect()
 }
 
@@ -196,7 +196,7 @@ pub fn evaluate_predictions(
 /// Per-genre thresholds that maximise each genre's F1 on the given (validation) predictions.
 /// Ties go to the threshold closest to 0.5; a genre without positives keeps 0.5.
 pub fn tune_thresholds(probabilities: &[f32], targets: &[f32], genres: usize) -> Vec<f32> {
-    assert!(genres > 0 && probabilities.len() % genres == 0, "probabilities do not fit {genres} genres");
+    assert!(genres > 0 && probabilities.len().is_multiple_of(genres), "probabilities do not fit {genres} genres");
     assert_eq!(probabilities.len(), targets.len(), "probabilities and targets differ in length");
     let n = probabilities.len() / genres;
     (0..genres)

@@ -87,7 +87,7 @@ impl BertConfig {
                 reason: format!("hidden_act '{}' is not supported (only gelu)", config.hidden_act),
             });
         }
-        if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
+        if config.num_attention_heads == 0 || !config.hidden_size.is_multiple_of(config.num_attention_heads) {
             return Err(Error::Config {
                 name: name.into(),
                 reason: format!(

@@ -250,8 +250,9 @@ impl Bundle {
 
     /// A bundle assembled in memory (not written), e.g. to evaluate a conversion before saving it.
     pub fn in_memory(source: &str, weights: Vec<u8>, contents: BundleContents) -> Result<Self> {
+        // The parts table was just computed from these very bytes: no second hash.
         let (manifest, parts) = assemble(weights, contents);
-        Self::from_parts(source, manifest, parts)
+        Self::from_checksummed_parts(source, manifest, parts)
     }
 
     /// Verifies parts fetched by other means (the browser) against the manifest: present, of

@@ -100,10 +100,9 @@ fn encode_int8(model: &Classifier) -> Result<Vec<u8>, String> {
             stored.push((name, Stored { dtype: Dtype::F16, shape, bytes }));
         }
     }
-    let metadata = HashMap::from([
-        ("format".to_string(), "marquee-int8".to_string()),
-        ("int8_block".to_string(), INT8_BLOCK.to_string()),
-    ]);
+    // One entry: safetensors writes the metadata map in hash order, so a second entry would make
+    // two exports of the same model differ (and change the bundle's checksum for nothing).
+    let metadata = HashMap::from([("format".to_string(), format!("marquee-int8, blocks of {INT8_BLOCK}"))]);
     safetensors::serialize(stored.iter().map(|(name, s)| (name.as_str(), s)), Some(metadata)).map_err(|e| e.to_string())
 }
 
@@ -190,6 +189,19 @@ mod tests {
         }
         // The largest value of each block is exact up to the f16 rounding of its scale.
         assert!(quantised.iter().any(|q| q.abs() == 127));
+    }
+
+    #[test]
+    fn int8_encoding_is_deterministic() {
+        use crate::models::simple_cnn::SimpleCnnConfig;
+        use crate::models::ImageModelConfig;
+        let config =
+            ImageModelConfig::SimpleCnn(SimpleCnnConfig { num_genres: 3, channels: [8, 16, 32, 64], dropout: 0.5 });
+        let model = crate::models::ModelConfig::Image(config).init(&burn::tensor::Device::flex());
+        let first = encode(&model, WeightsDType::Int8).unwrap();
+        for _ in 0..4 {
+            assert!(encode(&model, WeightsDType::Int8).unwrap() == first, "two encodings of one model differ");
+        }
     }
 
     #[test]

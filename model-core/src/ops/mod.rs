@@ -2,12 +2,12 @@
 //! extension (`#[backend_extension]`), each with its backward pass for training:
 //!
 //! - [`matmul`] and [`linear`]: matrix products through OpenBLAS's `sgemm` (feature
-//!   `openblas`, native builds; the `gemm` crate otherwise), reading transposed and strided views
-//!   (attention heads) in place;
+//!   `openblas`, native builds), Marquee's packed SIMD128 product in wasm, the `gemm` crate
+//!   otherwise, reading transposed and strided views (attention heads) in place;
 //! - [`gelu`], [`sigmoid`], [`tanh`], [`relu6`]: vectorised element-wise functions (`marquee_kernels::math`) in place of
 //!   burn-flex's scalar `libm` calls;
 //! - [`conv2d`] and [`conv2d_batch_norm`]: 1x1 convolutions as matrix products, the others as
-//!   im2col into OpenBLAS at inference, and BatchNorm folded into the convolution before it at
+//!   im2col into those products at inference, and BatchNorm folded into the convolution before it at
 //!   inference;
 //! - [`lstm`]: an LSTM layer as one product for every step's input projections and one fused
 //!   recurrence (`marquee_kernels::recurrence`) with its own backward pass through time.
@@ -110,8 +110,8 @@ fn pointwise(conv: &Conv2d) -> bool {
 }
 
 /// A burn [`Conv2d`] over `x` `[batch, in, h, w]`. On the CPU a 1x1 convolution runs as one
-/// matrix product per image (`[out, in] x [in, h * w]`, OpenBLAS), and at inference (no
-/// autodiff) any other ungrouped one as im2col into OpenBLAS products instead of burn-flex's
+/// matrix product per image (`[out, in] x [in, h * w]`, OpenBLAS or the packed wasm product), and
+/// at inference (no autodiff) any other ungrouped one as im2col into those products instead of burn-flex's
 /// channels-last copy, im2col tiles and `gemm`, and a depthwise one with contiguous taps
 /// whatever its stride.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {

@@ -71,6 +71,7 @@ fn contiguous_f32(tensor: FlexTensor) -> FlexTensor {
     }
 }
 
+/// Products through `marquee_kernels::gemm`: OpenBLAS natively, the packed SIMD128 product in wasm.
 #[cfg(any(feature = "openblas", target_arch = "wasm32"))]
 mod blas {
     use super::*;
@@ -100,7 +101,7 @@ mod blas {
         operand.blas_compatible().then_some(operand)
     }
 
-    /// The product through OpenBLAS, reading views in place where it can.
+    /// The product through `batched_matmul`, reading views in place where it can.
     pub fn matmul(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
         let lhs = if strided(&lhs).is_some() { lhs } else { lhs.to_contiguous() };
         let rhs = if strided(&rhs).is_some() { rhs } else { rhs.to_contiguous() };

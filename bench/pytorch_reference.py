@@ -98,12 +98,14 @@ class SimpleCNN(nn.Module):
         return self.head(self.features(images))
 
 
-class GloveLSTM(nn.Module):
-    def __init__(self):
+class WordLSTM(nn.Module):
+    """The baseline (128-d embeddings, one layer, no dropout) or the GloVe LSTM (50-d, two, 0.5)."""
+
+    def __init__(self, embedding_dim, layers, dropout):
         super().__init__()
-        self.embedding = nn.Embedding(30000, 50, padding_idx=0)
-        self.lstm = nn.LSTM(50, 128, num_layers=2, dropout=0.5, batch_first=True)
-        self.dropout = nn.Dropout(0.5)
+        self.embedding = nn.Embedding(30000, embedding_dim, padding_idx=0)
+        self.lstm = nn.LSTM(embedding_dim, 128, num_layers=layers, dropout=dropout, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(128, GENRES)
 
     def forward(self, ids, mask):
@@ -128,11 +130,12 @@ class Fusion(nn.Module):
 
 def make(name):
     return {
-        "minilm": (MiniLM, "text"),
+        "lstm": (lambda: WordLSTM(128, 1, 0.0), "text"),
+        "lstm-glove": (lambda: WordLSTM(50, 2, 0.5), "text"),
+        "bert": (MiniLM, "text"),
         "resnet50": (resnet50, "image"),
         "efficientnet-lite0": (lambda: ImageModel(Lite0Features(), 1280), "image"),
         "cnn": (SimpleCNN, "image"),
-        "lstm-glove": (GloveLSTM, "text"),
         "fusion": (Fusion, "both"),
     }[name]
 
@@ -177,7 +180,7 @@ def peak_mb():
 def measure(name, repeats, train):
     reset_peak()
     factory, kind = make(name)
-    vocab = 30000 if name == "lstm-glove" else 30522
+    vocab = 30000 if name.startswith("lstm") else 30522
     model = factory().eval()
     one = inputs(kind, 1, INFERENCE_TOKENS, vocab)
     many = inputs(kind, BATCH, INFERENCE_TOKENS, vocab)
@@ -213,7 +216,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--models", default="minilm,resnet50,efficientnet-lite0,cnn,lstm-glove,fusion")
+    parser.add_argument("--models", default="lstm,lstm-glove,bert,cnn,resnet50,efficientnet-lite0,fusion")
     parser.add_argument("--no-train", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -30,7 +30,7 @@ if [[ -f www/bench-peer/fusion.onnx ]]; then
 else
   echo "no www/bench-peer/fusion.onnx: the onnxruntime-web peer is left out (set MARQUEE_TORCH_PYTHON)" >&2
 fi
-cargo build -q -p marquee
+cargo build -q -p trainer
 bin="${CARGO_TARGET_DIR:-target}/debug/marquee"
 log=$(mktemp)
 "$bin" serve --port 0 2>"$log" &

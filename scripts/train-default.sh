@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 data="${MARQUEE_DATA:-../shared/data/movies}"
 device="${MARQUEE_DEVICE:-cpu}"
 bash scripts/fetch-pretrained.sh
-cargo build -q -p marquee
+cargo build -q -p trainer
 bin="${CARGO_TARGET_DIR:-target}/debug/marquee"
 run() { # run NAME ARGS...: trains runs/default-NAME unless it is finished; resumes a killed run
   local out="runs/default-$1"; shift

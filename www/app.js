@@ -51,10 +51,11 @@ async function showSamples() {
   }
 }
 
-classifier.addEventListener("ready", () => {
-  const info = classifier.classifier?.info ?? {};
+classifier.addEventListener("ready", (event) => {
+  const model = event.detail;
+  const info = model.info ?? {};
   const test = info.test ?? {};
-  const parts = [`"${classifier.classifier.name}" tells ${classifier.classifier.genres.length} genres.`];
+  const parts = [`"${model.name}" tells ${model.genres.length} genres.`];
   if (test.micro_f1 !== undefined)
     parts.push(
       `On ${test.movies} held-out test movies: micro-F1 ${test.micro_f1.toFixed(3)}, macro-F1 ${test.macro_f1.toFixed(3)}.`,

@@ -92,6 +92,9 @@ li.on .fill { background: var(--bar-on); }
 `;
 
 class MarqueeClassifier extends HTMLElement {
+  /** The loaded model (private: the page reads `model`). */
+  #classifier = null;
+
   static get observedAttributes() {
     return ["model", "backend"];
   }
@@ -99,7 +102,6 @@ class MarqueeClassifier extends HTMLElement {
   constructor() {
     super();
     this.attachShadow({ mode: "open" });
-    this.classifier = null;
     this.poster = null;
     this.posterName = null;
     this.previewUrl = null;
@@ -112,6 +114,17 @@ class MarqueeClassifier extends HTMLElement {
 
   attributeChangedCallback(_name, oldValue, newValue) {
     if (oldValue !== null && oldValue !== newValue && this.isConnected) this.load();
+  }
+
+  /**
+   * The loaded model, described (null until the `ready` event): `{ name, genres, info, backend,
+   * package, fallbackReason, fromCache }`.
+   */
+  get model() {
+    const c = this.#classifier;
+    if (!c) return null;
+    const { name, info, backend, fromCache } = c;
+    return { name, genres: [...c.genres], info, backend, package: c.package, fallbackReason: c.fallbackReason ?? null, fromCache };
   }
 
   /** The bundle URL: the `model` attribute, or the default bundle beside this script. */
@@ -176,7 +189,7 @@ class MarqueeClassifier extends HTMLElement {
   async load() {
     const url = this.modelUrl;
     const backend = this.getAttribute("backend") || "auto";
-    this.classifier = null;
+    this.#classifier = null;
     this.classifyButton.disabled = true;
     this.progress.hidden = false;
     this.progress.removeAttribute("value");
@@ -191,12 +204,12 @@ class MarqueeClassifier extends HTMLElement {
     try {
       const classifier = await loadModel(url, backend, onProgress);
       if (this.modelUrl !== url) return;
-      this.classifier = classifier;
+      this.#classifier = classifier;
       this.progress.hidden = true;
       this.classifyButton.disabled = false;
       this.showReady();
       this.dispatchEvent(
-        new CustomEvent("ready", { detail: { backend: classifier.backend, name: classifier.name, fromCache: classifier.fromCache } }),
+        new CustomEvent("ready", { detail: this.model }),
       );
     } catch (error) {
       this.progress.hidden = true;
@@ -206,7 +219,7 @@ class MarqueeClassifier extends HTMLElement {
   }
 
   showReady(millis) {
-    const c = this.classifier;
+    const c = this.#classifier;
     const backend = c.backend === "webgpu" ? "WebGPU" : "CPU";
     let text = `Model "${c.name}" on ${backend}${c.fromCache ? " (loaded from cache)" : ""}.`;
     if (c.fallbackReason) text += ` WebGPU unavailable: ${c.fallbackReason}.`;
@@ -255,7 +268,7 @@ class MarqueeClassifier extends HTMLElement {
   async classify() {
     this.error.textContent = "";
     try {
-      if (!this.classifier) throw new Error("The model is not loaded yet.");
+      if (!this.#classifier) throw new Error("The model is not loaded yet.");
       const plot = this.plot.value.trim();
       if (!this.poster && !plot) throw new Error("Add a poster, a plot, or both.");
       if (this.poster && this.poster.type && !this.poster.type.startsWith("image/"))
@@ -263,17 +276,17 @@ class MarqueeClassifier extends HTMLElement {
       const bytes = this.poster ? new Uint8Array(await this.poster.arrayBuffer()) : null;
       this.classifyButton.disabled = true;
       const started = performance.now();
-      const results = await this.classifier.classify(bytes, plot || null);
+      const results = await this.#classifier.classify(bytes, plot || null);
       const millis = performance.now() - started;
       this.render(results);
       this.showReady(millis);
-      this.dispatchEvent(new CustomEvent("classified", { detail: { results, backend: this.classifier.backend, millis } }));
+      this.dispatchEvent(new CustomEvent("classified", { detail: { results, backend: this.#classifier.backend, millis } }));
       return results;
     } catch (error) {
       this.fail(error.message ?? String(error));
       throw error;
     } finally {
-      this.classifyButton.disabled = !this.classifier;
+      this.classifyButton.disabled = !this.#classifier;
     }
   }
 

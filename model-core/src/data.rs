@@ -263,10 +263,7 @@ impl Dataset {
                 None => kept.push(movie),
                 Some(reason) => {
                     let bad = BadRow { location: format!("movie {}", movie.id), id: Some(movie.id.clone()), reason };
-                    if options.strict {
-                        return Err(strict_error(&self.root, &bad));
-                    }
-                    self.bad_rows.push(bad);
+                    keep_bad_row(&self.root, options.strict, &mut self.bad_rows, bad)?;
                 }
             }
         }
@@ -284,6 +281,15 @@ impl Dataset {
         }
         counts
     }
+}
+
+/// Keeps a bad row to report, or, in strict mode, stops loading with an error naming it.
+fn keep_bad_row(root: &Path, strict: bool, rows: &mut Vec<BadRow>, bad: BadRow) -> Result<()> {
+    if strict {
+        return Err(strict_error(root, &bad));
+    }
+    rows.push(bad);
+    Ok(())
 }
 
 fn strict_error(root: &Path, bad: &BadRow) -> Error {
@@ -340,10 +346,7 @@ fn load_csv(root: &Path, strict: bool) -> Result<Dataset> {
             Ok(true) => {}
             Err(e) => {
                 let bad = BadRow { location: format!("movies.csv:{line}"), id: None, reason: e.to_string() };
-                if strict {
-                    return Err(strict_error(root, &bad));
-                }
-                bad_rows.push(bad);
+                keep_bad_row(root, strict, &mut bad_rows, bad)?;
                 continue;
             }
         }
@@ -352,10 +355,7 @@ fn load_csv(root: &Path, strict: bool) -> Result<Dataset> {
             Ok(movie) => movies.push(movie),
             Err((id, reason)) => {
                 let bad = BadRow { location: format!("movies.csv:{line}"), id, reason };
-                if strict {
-                    return Err(strict_error(root, &bad));
-                }
-                bad_rows.push(bad);
+                keep_bad_row(root, strict, &mut bad_rows, bad)?;
             }
         }
     }
@@ -482,10 +482,7 @@ fn load_mm_imdb(root: &Path, strict: bool) -> Result<Dataset> {
             Ok(movie) => movies.push(movie),
             Err(reason) => {
                 let bad = BadRow { location: name, id: Some(id), reason };
-                if strict {
-                    return Err(strict_error(root, &bad));
-                }
-                bad_rows.push(bad);
+                keep_bad_row(root, strict, &mut bad_rows, bad)?;
             }
         }
     }

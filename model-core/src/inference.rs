@@ -4,11 +4,12 @@
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::batch::{BatchItem, Batcher};
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
-use crate::models::{Batch, Classifier, TextInput};
+use crate::models::{Classifier, GenreClassifier};
 use crate::preprocess::image::ImagePreprocessing;
-use crate::preprocess::{images_to_tensor, TextPreprocessor};
+use crate::preprocess::TextPreprocessor;
 
 /// One genre's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,20 +112,17 @@ impl Predictor {
     /// back with `into_data` natively or `into_data_async` in the browser.
     pub fn logits(&self, inputs: &Inputs) -> Result<(Tensor<2>, Route)> {
         let route = self.route(inputs)?;
-        let text = |ids: &Vec<u32>| -> TextInput {
-            self.text.as_ref().expect("routed").to_input(std::slice::from_ref(ids), &self.device)
+        let batcher = Batcher::new(self.text.as_ref(), self.image.as_ref(), &self.device);
+        let item = BatchItem {
+            tokens: inputs.plot.as_deref(),
+            poster: inputs.poster.as_deref().map(Into::into),
+            ..BatchItem::default()
         };
-        let image = |chw: &Vec<f32>| -> Tensor<4> {
-            images_to_tensor(std::slice::from_ref(chw), self.image.as_ref().expect("routed"), &self.device)
-        };
+        let batch = batcher.batch(&[item]);
         let logits = match (&self.model, route) {
-            (Classifier::Fusion(m), Route::TextBranch) => m.text.forward(&text(inputs.plot.as_ref().unwrap())),
-            (Classifier::Fusion(m), Route::ImageBranch) => m.image.forward(image(inputs.poster.as_ref().unwrap())),
-            (model, _) => model.forward(&Batch {
-                text: inputs.plot.as_ref().map(text),
-                images: inputs.poster.as_ref().map(image),
-                ..Batch::default()
-            }),
+            (Classifier::Fusion(m), Route::TextBranch) => m.text.forward(batch.text.as_ref().expect("routed")),
+            (Classifier::Fusion(m), Route::ImageBranch) => m.image.forward(batch.images.as_ref().expect("routed")),
+            (model, _) => model.forward(&batch),
         };
         Ok((logits, route))
     }

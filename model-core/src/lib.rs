@@ -1,10 +1,11 @@
 //! Marquee's library: every architecture, the data pipeline, preprocessing, metrics and the model
 //! bundle format. The trainer CLI and the browser crate are thin layers over this crate.
 
+pub mod batch;
 pub mod bundle;
 pub mod data;
 pub mod error;
-pub mod flops;
+pub mod files;
 pub mod inference;
 pub mod metrics;
 pub mod models;

@@ -8,12 +8,11 @@ mod common;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{fixture, floats, relative_error};
-use marquee_e2e::pretrained;
 use model_core::models::efficientnet::{load_pretrained, EfficientNet, EfficientNetConfig};
 use model_core::models::head::ImageHeadConfig;
-use model_core::models::parameter_count;
+use model_core::models::{parameter_count, ClassifierConfig, GenreClassifier};
 use model_core::preprocess::image::{ImagePreprocessing, Normalization};
-use model_core::preprocess::images_to_tensor;
+use tests::pretrained;
 
 fn imagenet_model(device: &Device) -> EfficientNet {
     let mut model =
@@ -34,7 +33,7 @@ fn synthetic_input_matches_pytorch() {
     assert_eq!(parameter_count(&model) as u64, reference["parameter_count"].as_u64().unwrap());
     let input: Vec<f32> = (0..3 * 224 * 224).map(|j| (0.01 * j as f64).sin() as f32).collect();
     let images = Tensor::<4>::from_data(TensorData::new(input, [1, 3, 224, 224]), &device);
-    let logits = model.forward(images).into_data().try_to_vec::<f32>().unwrap();
+    let logits = model.forward(&images).into_data().try_to_vec::<f32>().unwrap();
     let error = relative_error(&logits, &floats(&reference["synthetic_input"]["logits"]));
     println!("synthetic input: relative error {error:.2e}");
     assert!(error < 1e-4, "relative error {error:.2e}");
@@ -50,8 +49,8 @@ fn real_photos_get_their_imagenet_class() {
     for (image, classes) in [("chelsea", [281, 282, 285]), ("coffee", [967, 968, 504])] {
         let bytes = std::fs::read(pretrained(&format!("images/{image}.png"))).unwrap();
         let chw = preprocessing.apply(&bytes, image).unwrap();
-        let logits =
-            model.forward(images_to_tensor(&[chw], &preprocessing, &device)).into_data().try_to_vec::<f32>().unwrap();
+        let images = Tensor::<4>::from_data(TensorData::new(chw, [1, 3, 224, 224]), &device);
+        let logits = model.forward(&images).into_data().try_to_vec::<f32>().unwrap();
         let top = argmax(&logits);
         println!("{image}: top-1 class {top} (logit {:.3})", logits[top]);
         assert!(classes.contains(&top), "{image}: top-1 class {top}, expected one of {classes:?}");
@@ -67,7 +66,7 @@ fn the_backbone_loads_under_the_design_head() {
     load_pretrained(&mut model, &pretrained("efficientnet-lite0/efficientnet-lite0-57934424.pth")).unwrap();
     let input: Vec<f32> = (0..3 * 224 * 224).map(|j| (0.01 * j as f64).sin() as f32).collect();
     let images = Tensor::<4>::from_data(TensorData::new(input, [1, 3, 224, 224]), &device);
-    let features = model.valid().features(images).into_data().try_to_vec::<f32>().unwrap();
+    let features = model.valid().features(&images).into_data().try_to_vec::<f32>().unwrap();
     let error = relative_error(&features, &floats(&reference["synthetic_input"]["features"]));
     assert!(error < 1e-4, "features: relative error {error:.2e}");
 }

@@ -8,9 +8,9 @@ mod common;
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use common::{fixture, floats, relative_error};
-use marquee_e2e::pretrained;
 use model_core::models::bert::{self, masked_mean, BertConfig};
 use model_core::preprocess::text::BertTokenizer;
+use tests::pretrained;
 
 #[test]
 fn minilm_matches_transformers() {

@@ -8,10 +8,10 @@ mod common;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{floats, relative_error};
-use marquee_e2e::reference::{resnet50_fixture, resnet50_formula_tensors, safetensors};
 use model_core::models::head::{ImageHeadConfig, MultiLabelHeadConfig};
-use model_core::models::parameter_count;
 use model_core::models::resnet::{load_torchvision_safetensors_bytes, ResNetConfig};
+use model_core::models::{parameter_count, ClassifierConfig, GenreClassifier};
+use tests::reference::{resnet50_fixture, resnet50_formula_tensors, safetensors};
 
 fn input(device: &Device) -> Tensor<4> {
     let values: Vec<f32> = (0..3 * 224 * 224).map(|j| (0.01 * j as f64).sin() as f32).collect();
@@ -29,11 +29,11 @@ fn resnet50_matches_torchvision() {
     assert_eq!(parameter_count(&model) as u64, reference["parameter_count"].as_u64().unwrap());
     assert_eq!(parameter_count(&model), 25_557_032, "25.6M parameters");
 
-    let features = model.features(input(&device)).into_data().try_to_vec::<f32>().unwrap();
+    let features = model.features(&input(&device)).into_data().try_to_vec::<f32>().unwrap();
     let error = relative_error(&features, &floats(&reference["features"]));
     println!("pooled features: relative error {error:.2e}");
     assert!(error < 1e-4, "features: relative error {error:.2e}");
-    let logits = model.forward(input(&device)).into_data().try_to_vec::<f32>().unwrap();
+    let logits = model.forward(&input(&device)).into_data().try_to_vec::<f32>().unwrap();
     let error = relative_error(&logits, &floats(&reference["logits"]));
     println!("logits: relative error {error:.2e}");
     assert!(error < 1e-4, "logits: relative error {error:.2e}");
@@ -47,7 +47,7 @@ fn the_backbone_loads_under_the_design_head() {
     let mut model = ResNetConfig::resnet50(head).init(&device);
     load_torchvision_safetensors_bytes(&mut model, safetensors(&resnet50_formula_tensors()), "formula.safetensors")
         .unwrap();
-    let features = model.valid().features(input(&device)).into_data().try_to_vec::<f32>().unwrap();
+    let features = model.valid().features(&input(&device)).into_data().try_to_vec::<f32>().unwrap();
     assert!(relative_error(&features, &floats(&reference["features"])) < 1e-4);
 }
 

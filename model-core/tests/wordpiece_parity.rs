@@ -2,9 +2,9 @@
 //! included, for every plot of the real movie set, for hand-picked hard texts, and with the
 //! default bundle's and all-MiniLM-L6-v2's `tokenizer.json`.
 
-use marquee_e2e::{manifest_dir, movies_dir, pretrained};
 use model_core::data::{Dataset, LoadOptions, PosterCheck};
 use model_core::preprocess::text::BertTokenizer;
+use tests::{manifest_dir, movies_dir, pretrained};
 use tokenizers::{Tokenizer, TruncationParams};
 
 fn reference(path: &std::path::Path, max_len: usize) -> Tokenizer {

@@ -30,13 +30,13 @@ function watch(page, name) {
 async function ready(page, selector) {
   await page.waitForFunction((s) => {
     const w = document.querySelector(s);
-    return w && (w.classifier || w.shadowRoot.querySelector(".error").textContent);
+    return w && (w.model || w.shadowRoot.querySelector(".error").textContent);
   }, selector);
   return page.evaluate((s) => {
     const w = document.querySelector(s);
-    const c = w.classifier;
+    const c = w.model;
     return c
-      ? { backend: c.backend, package: c.package, fallbackReason: c.fallbackReason ?? null, fromCache: c.fromCache, name: c.name }
+      ? { backend: c.backend, package: c.package, fallbackReason: c.fallbackReason, fromCache: c.fromCache, name: c.name }
       : { error: w.shadowRoot.querySelector(".error").textContent };
   }, selector);
 }

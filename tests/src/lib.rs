@@ -49,17 +49,9 @@ pub fn movies_dir() -> PathBuf {
         .unwrap_or_else(|| manifest_dir().join("../../shared/data/movies"))
 }
 
-/// Where `scripts/fetch-pretrained.sh` put the pretrained weights.
-pub fn pretrained_dir() -> PathBuf {
-    let cache = std::env::var_os("MARQUEE_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache").join("marquee"));
-    cache.join("pretrained")
-}
-
 /// A pretrained file, or a panic telling how to fetch it.
 pub fn pretrained(relative: &str) -> PathBuf {
-    let path = pretrained_dir().join(relative);
+    let path = model_core::models::registry::pretrained_dir().join(relative);
     assert!(path.exists(), "{} is missing: run scripts/fetch-pretrained.sh", path.display());
     path
 }

@@ -13,10 +13,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use marquee_e2e::{marquee_bin, marquee_ok, predicted_probabilities};
+use tests::{marquee_bin, marquee_ok, predicted_probabilities};
 
 fn repo() -> PathBuf {
-    marquee_e2e::manifest_dir().join("..")
+    tests::manifest_dir().join("..")
 }
 
 /// `marquee serve` on a free port; killed on drop.
@@ -278,7 +278,7 @@ fn bert_resnet50_fusion_bundle_matches_marquee_predict_in_the_browser() {
     use model_core::models::{Classifier, FusionConfig, ImageModelConfig, ModelConfig, TextModelConfig};
     use model_core::preprocess::image::{ImagePreprocessing, Normalization};
 
-    let minilm = marquee_e2e::pretrained("all-MiniLM-L6-v2");
+    let minilm = tests::pretrained("all-MiniLM-L6-v2");
     let genres = Bundle::read_dir(&default_bundle()).expect("the default bundle").manifest.genres;
     let n = genres.len();
     let bert_config =
@@ -311,8 +311,8 @@ fn bert_resnet50_fusion_bundle_matches_marquee_predict_in_the_browser() {
     bert::load_pretrained(&mut text.bert, &minilm.join("model.safetensors")).unwrap();
     // ResNet-50 gets the parity test's formula weights (no ImageNet weights can be fetched here).
     let model_core::models::ImageClassifier::Resnet50(resnet) = &mut fusion.image else { unreachable!() };
-    let tensors = marquee_e2e::reference::resnet50_formula_tensors();
-    let weights = marquee_e2e::reference::safetensors(&tensors);
+    let tensors = tests::reference::resnet50_formula_tensors();
+    let weights = tests::reference::safetensors(&tensors);
     model_core::models::resnet::load_torchvision_safetensors_bytes(resnet, weights, "formula.safetensors").unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let bundle = scratch.path().join("bert-resnet50");

@@ -2,7 +2,7 @@
 //! gradients with burn's multi-device optimiser step. On the CPU the devices share the cores,
 //! but the arithmetic is the same, so the run must match single-device training.
 
-use marquee_e2e::{marquee_ok, run_history, train_args};
+use tests::{marquee_ok, run_history, train_args};
 
 #[test]
 fn two_devices_train_like_one() {

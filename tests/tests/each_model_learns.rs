@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use marquee_e2e::{marquee_ok, run_history, train_args};
+use tests::{marquee_ok, run_history, train_args};
 
 fn train_losses(model: &str, out: &Path, extra: &[&str]) -> Vec<f64> {
     let mut extra = extra.to_vec();
@@ -56,12 +56,8 @@ fn efficientnet_lite0_learns() {
 fn resnet50_learns_on_torchvision_named_weights() {
     let tmp = tempfile::tempdir().unwrap();
     let weights = tmp.path().join("resnet50-formula.safetensors");
-    std::fs::write(&weights, marquee_e2e::reference::safetensors(&marquee_e2e::reference::resnet50_formula_tensors()))
-        .unwrap();
-    let losses = train_losses(
-        "resnet50",
-        &tmp.path().join("run"),
-        &["--epochs", "4", "--resnet-weights", weights.to_str().unwrap()],
-    );
+    std::fs::write(&weights, tests::reference::safetensors(&tests::reference::resnet50_formula_tensors())).unwrap();
+    let losses =
+        train_losses("resnet50", &tmp.path().join("run"), &["--epochs", "4", "--weights", weights.to_str().unwrap()]);
     assert_falls("resnet50", &losses);
 }

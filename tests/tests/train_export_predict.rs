@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use marquee_e2e::{marquee_bin, marquee_ok, movies_dir, predicted_probabilities, run_history};
+use tests::{marquee_bin, marquee_ok, movies_dir, predicted_probabilities, run_history};
 
 const POSTER: &str = "posters/tt0012349.jpg";
 const PLOT: &str = "A tramp cares for a boy after he's abandoned as a newborn by his mother.";
@@ -14,7 +14,7 @@ const PLOT: &str = "A tramp cares for a boy after he's abandoned as a newborn by
 fn train_args(model: &str, out: &Path, extra: &[&str]) -> Vec<String> {
     let mut extra = extra.to_vec();
     extra.extend(["--seed", "7"]);
-    marquee_e2e::train_args(model, out, &extra)
+    tests::train_args(model, out, &extra)
 }
 
 fn predict_json(bundle: &Path, poster: Option<&Path>, plot: Option<&str>) -> serde_json::Value {

@@ -1,7 +1,7 @@
 //! The GPU path: `--device wgpu` (burn's wgpu backend; here Mesa's llvmpipe Vulkan device, which
 //! .ci/run installs) predicts what the CPU backend predicts for the same bundle.
 
-use marquee_e2e::{marquee_ok, predicted_probabilities, train_args};
+use tests::{marquee_ok, predicted_probabilities, train_args};
 
 fn probabilities(bundle: &str, device: &str) -> Vec<(String, f64)> {
     let output = marquee_ok([

@@ -4,8 +4,7 @@
 mod commands;
 mod device;
 mod memory;
-mod paths;
-mod train;
+mod training;
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +17,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 enum Command {
     /// Inspect a data set.
     #[command(subcommand)]
@@ -36,6 +36,8 @@ enum Command {
     Compare(commands::compare::CompareArgs),
     /// Measure every model's speed and memory (optionally beside PyTorch).
     Bench(commands::bench::BenchArgs),
+    /// List the pretrained files each model starts from, and whether they are in the cache.
+    Pretrained(commands::pretrained::PretrainedArgs),
     /// Serve the page and the widget with a bundle (http://127.0.0.1:8080 by default).
     Serve(commands::serve::ServeArgs),
 }
@@ -57,6 +59,7 @@ fn main() -> std::process::ExitCode {
         Command::Export(args) => commands::export::run(args),
         Command::Grid(args) => commands::grid::run(args),
         Command::Serve(args) => commands::serve::run(args),
+        Command::Pretrained(args) => commands::pretrained::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Compare(args) => commands::compare::run(args),
     };

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use marquee_e2e::movies_dir;
+use tests::movies_dir;
 
 fn marquee() -> Command {
     Command::new(env!("CARGO_BIN_EXE_marquee"))

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
-use model_core::bundle::{sha256_hex, Bundle, Manifest, MANIFEST};
+use model_core::bundle::{Bundle, Manifest, MANIFEST};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, CacheStorage, ReadableStreamDefaultReader, Request, RequestCache, RequestInit, Response};
@@ -94,7 +94,8 @@ pub async fn fetch_bundle(url: &str, progress: &mut Progress) -> Result<Download
         let key = format!("{part_url}?sha256={}", entry.sha256);
         // Stored under its checksum after it was verified: the size check guards against a
         // cache entry cut short.
-        let bytes = match cached(cache.as_ref(), &key).await.filter(|b| b.len() as u64 == entry.bytes) {
+        let kept = cached(cache.as_ref(), &key).await;
+        let bytes = match kept.filter(|b| entry.check_size(b, &base, name).is_ok()) {
             Some(bytes) => {
                 progress.loaded += bytes.len() as u64;
                 progress.report(name, true);
@@ -105,16 +106,7 @@ pub async fn fetch_bundle(url: &str, progress: &mut Progress) -> Result<Download
                 let bytes = fetch_bytes(&part_url, Some((progress, name)), entry.bytes as usize)
                     .await
                     .map_err(|e| format!("bundle part {name}: {e}"))?;
-                if bytes.len() as u64 != entry.bytes {
-                    return Err(format!(
-                        "bundle part {name} ({part_url}): {} bytes arrived, the manifest says {} (truncated download or replaced file)",
-                        bytes.len(),
-                        entry.bytes
-                    ));
-                }
-                if sha256_hex(&bytes) != entry.sha256 {
-                    return Err(format!("bundle part {name} ({part_url}): its sha256 does not match the manifest (corrupt or replaced file)"));
-                }
+                entry.check(&bytes, &base, name).map_err(|e| e.to_string())?;
                 if let Some(cache) = &cache {
                     cache_put(cache, &key, &bytes).await;
                 }

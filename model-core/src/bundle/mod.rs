@@ -15,7 +15,7 @@
 pub mod weights;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::module::Module;
 use burn::tensor::Device;
@@ -98,6 +98,28 @@ pub struct PartEntry {
     pub bytes: u64,
 }
 
+impl PartEntry {
+    /// Checks that `bytes`, part `name` of the bundle at `source`, have the manifest's size.
+    pub fn check_size(&self, bytes: &[u8], source: &str, name: &str) -> Result<()> {
+        if bytes.len() as u64 != self.bytes {
+            let reason = format!("{} bytes, the manifest says {} (truncated or replaced)", bytes.len(), self.bytes);
+            return Err(Error::Bundle { bundle: source.into(), part: name.into(), reason });
+        }
+        Ok(())
+    }
+
+    /// Checks that `bytes` have the manifest's size and sha256.
+    pub fn check(&self, bytes: &[u8], source: &str, name: &str) -> Result<()> {
+        self.check_size(bytes, source, name)?;
+        let actual = sha256_hex(bytes);
+        if actual != self.sha256 {
+            let reason = format!("sha256 {actual} does not match the manifest's {} (corrupt or replaced)", self.sha256);
+            return Err(Error::Bundle { bundle: source.into(), part: name.into(), reason });
+        }
+        Ok(())
+    }
+}
+
 /// `manifest.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -157,20 +179,15 @@ pub fn write_bundle(model: &Classifier, contents: BundleContents, out: &Path) ->
 pub fn write_bundle_with_weights(weights: Vec<u8>, contents: BundleContents, out: &Path) -> Result<Manifest> {
     let (manifest, parts) = assemble(weights, contents);
     let manifest_json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
-    let staging = sibling(out, ".partial");
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
-    for (name, bytes) in parts.iter().map(|(n, b)| (n.as_str(), b.as_slice())).chain([(MANIFEST, &manifest_json[..])]) {
-        let path = staging.join(name);
-        std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
-    }
-    let old = sibling(out, ".old");
-    let _ = std::fs::remove_dir_all(&old);
-    if out.exists() {
-        std::fs::rename(out, &old).map_err(|e| Error::io(out, e))?;
-    }
-    std::fs::rename(&staging, out).map_err(|e| Error::io(out, e))?;
-    let _ = std::fs::remove_dir_all(&old);
+    crate::files::replace_dir::<Error>(out, |staging| {
+        for (name, bytes) in
+            parts.iter().map(|(n, b)| (n.as_str(), b.as_slice())).chain([(MANIFEST, &manifest_json[..])])
+        {
+            let path = staging.join(name);
+            std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
+        }
+        Ok(())
+    })?;
     Ok(manifest)
 }
 
@@ -186,12 +203,6 @@ fn assemble(weights: Vec<u8>, contents: BundleContents) -> (Manifest, BTreeMap<S
         .map(|(name, bytes)| (name.clone(), PartEntry { sha256: sha256_hex(bytes), bytes: bytes.len() as u64 }))
         .collect();
     (manifest, parts)
-}
-
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "bundle".into());
-    name.push(suffix);
-    path.with_file_name(name)
 }
 
 fn bundle_error(bundle: &Path, part: &str, reason: String) -> Error {
@@ -259,13 +270,8 @@ impl Bundle {
     /// the right size and checksum.
     pub fn from_parts(source: &str, manifest: Manifest, parts: BTreeMap<String, Vec<u8>>) -> Result<Self> {
         for (name, entry) in &manifest.parts {
-            if let Some(bytes) = parts.get(name) {
-                let actual = sha256_hex(bytes);
-                if bytes.len() as u64 == entry.bytes && actual != entry.sha256 {
-                    let reason = format!("sha256 {actual} does not match the manifest's {}", entry.sha256);
-                    return Err(Error::Bundle { bundle: source.into(), part: name.clone(), reason });
-                }
-            }
+            let bytes = parts.get(name).ok_or_else(|| bundle_error(Path::new(source), name, "missing".into()))?;
+            entry.check(bytes, source, name)?;
         }
         Self::from_checksummed_parts(source, manifest, parts)
     }
@@ -275,15 +281,8 @@ impl Bundle {
     /// stored): only presence and sizes are checked here.
     pub fn from_checksummed_parts(source: &str, manifest: Manifest, parts: BTreeMap<String, Vec<u8>>) -> Result<Self> {
         for (name, entry) in &manifest.parts {
-            let fail = |reason: String| Error::Bundle { bundle: source.into(), part: name.clone(), reason };
-            let bytes = parts.get(name).ok_or_else(|| fail("missing".into()))?;
-            if bytes.len() as u64 != entry.bytes {
-                return Err(fail(format!(
-                    "{} bytes, the manifest says {} (truncated or replaced)",
-                    bytes.len(),
-                    entry.bytes
-                )));
-            }
+            let bytes = parts.get(name).ok_or_else(|| bundle_error(Path::new(source), name, "missing".into()))?;
+            entry.check_size(bytes, source, name)?;
         }
         let genres = manifest.genres.len();
         if genres == 0 || manifest.thresholds.len() != genres {
@@ -344,8 +343,9 @@ impl Bundle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::Batch;
     use crate::models::simple_cnn::SimpleCnnConfig;
-    use crate::models::{Batch, ImageModelConfig};
+    use crate::models::ImageModelConfig;
     use crate::preprocess::image::Normalization;
     use burn::tensor::{Distribution, Tensor};
 

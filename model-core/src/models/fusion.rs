@@ -10,13 +10,219 @@
 //! The branches stay frozen, so their outputs can be computed once per movie and cached; the
 //! head then trains on the cached tensors ([`FusionHead::forward`]).
 
+use std::path::{Path, PathBuf};
+
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::registry::{Architecture, BuildRequest, Built, Frozen, Reads, Recipe};
+use super::{
+    Classifier, ClassifierConfig, GenreClassifier, ImageClassifier, ImageModelConfig, ModelConfig, TextClassifier,
+    TextModelConfig,
+};
+use crate::batch::TextInput;
+use crate::bundle::{BranchThresholds, Bundle, TextSpec, MANIFEST, WEIGHTS};
+use crate::error::{Error, Result};
 use crate::ops;
+
+/// The fusion of two trained branches (`--text-model`, `--image-model`): the head trains on their
+/// cached outputs with Adam at 1e-3 for up to 30 epochs.
+pub const ARCHITECTURE: Architecture = Architecture {
+    name: "fusion",
+    about: "Frozen text and image classifiers fused by a small head",
+    reads: Reads::Both,
+    recipe: Recipe { epochs: 30, ..Recipe::BASE },
+    pretrained: None,
+    build,
+    bench,
+};
+
+/// MiniLM and EfficientNet-Lite0 on pooled features: the default bundle's shape.
+fn bench(genres: usize) -> ModelConfig {
+    let (ModelConfig::Text(text), ModelConfig::Image(image)) =
+        ((super::bert::MINILM.bench)(genres), (super::efficientnet::LITE0.bench)(genres))
+    else {
+        unreachable!("a text and an image architecture")
+    };
+    let head = FusionHeadConfig {
+        mode: FusionMode::Features,
+        text_input: 384,
+        image_input: super::efficientnet::EFFICIENTNET_FEATURES,
+        hidden: 128,
+        dropout: 0.3,
+        num_genres: genres,
+    };
+    ModelConfig::Fusion(FusionConfig { text, image, head })
+}
+
+/// Loads the two branch bundles (trained on the same genres) and puts a fresh head on them.
+fn build(request: &BuildRequest) -> Result<Built> {
+    let options = request.options;
+    let text_bundle = read_branch(options.text_model.as_deref(), "--text-model")?;
+    let image_bundle = read_branch(options.image_model.as_deref(), "--image-model")?;
+    for (bundle, what) in [(&text_bundle, "text"), (&image_bundle, "image")] {
+        if bundle.manifest.genres != request.genres {
+            return Err(Error::Config {
+                name: bundle.source.clone(),
+                reason: format!(
+                    "the {what} branch predicts other genres ({}) than this data's training split ({}): train the branches on the same data and split",
+                    bundle.manifest.genres.join(", "),
+                    request.genres.join(", ")
+                ),
+            });
+        }
+    }
+    let not = |bundle: &Bundle, what: &str| Error::Config {
+        name: bundle.source.clone(),
+        reason: format!("not {what} model"),
+    };
+    let (ModelConfig::Text(text_config), Classifier::Text(text_model)) =
+        (text_bundle.manifest.model.clone(), text_bundle.load_model(request.device)?)
+    else {
+        return Err(not(&text_bundle, "a text"));
+    };
+    let (ModelConfig::Image(image_config), Classifier::Image(image_model)) =
+        (image_bundle.manifest.model.clone(), image_bundle.load_model(request.device)?)
+    else {
+        return Err(not(&image_bundle, "an image"));
+    };
+    let mode = options.fusion_mode;
+    let genres = request.genres.len();
+    let (text_input, image_input) = match mode {
+        FusionMode::Logits => (genres, genres),
+        _ => (text_model.feature_dim(), image_model.feature_dim()),
+    };
+    let head = FusionHeadConfig {
+        mode,
+        text_input,
+        image_input,
+        hidden: 128,
+        dropout: options.dropout.unwrap_or(0.3),
+        num_genres: genres,
+    };
+    let fusion = FusionClassifier::new(text_model, image_model, head.init(request.train_device), mode);
+    let missing = |bundle: &Bundle, what: &str| Error::Config {
+        name: bundle.source.clone(),
+        reason: format!("the branch has no {what}"),
+    };
+    let text = text_bundle.text_preprocessor()?.ok_or_else(|| missing(&text_bundle, "tokenizer"))?;
+    let image = image_bundle.manifest.image.ok_or_else(|| missing(&image_bundle, "image preprocessing"))?;
+    let text_spec = text_bundle.manifest.text.clone();
+    let text_part = match &text_spec {
+        Some(TextSpec::Words { file }) | Some(TextSpec::Bert { file, .. }) => {
+            Some((file.clone(), text_bundle.part(file)?.to_vec()))
+        }
+        None => None,
+    };
+    Ok(Built {
+        model: Classifier::Fusion(fusion),
+        config: ModelConfig::Fusion(FusionConfig { text: text_config, image: image_config, head }),
+        text: Some(text),
+        text_part,
+        text_spec,
+        image: Some(image),
+        branch_thresholds: Some(BranchThresholds {
+            text: text_bundle.manifest.thresholds.clone(),
+            image: image_bundle.manifest.thresholds.clone(),
+        }),
+        frozen: Frozen {
+            text: Some(text_bundle.manifest.parts[WEIGHTS].sha256.clone()),
+            image: Some(image_bundle.manifest.parts[WEIGHTS].sha256.clone()),
+        },
+        notes: serde_json::json!({"text_branch": text_bundle.manifest.name, "image_branch": image_bundle.manifest.name}),
+    })
+}
+
+/// Reads a branch given as `flag`: a bundle folder, or a run folder holding one in `bundle/`.
+fn read_branch(path: Option<&Path>, flag: &str) -> Result<Bundle> {
+    let path = path.ok_or_else(|| Error::Config {
+        name: "fusion".into(),
+        reason: format!("give the branch as {flag} (a bundle folder or a run folder)"),
+    })?;
+    let dir: PathBuf = match path.join("bundle").join(MANIFEST).is_file() {
+        true => path.join("bundle"),
+        false => path.to_path_buf(),
+    };
+    Bundle::read_dir(&dir)
+}
+
+/// A fusion model's configuration: both branches and the head.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FusionConfig {
+    /// The text branch.
+    pub text: TextModelConfig,
+    /// The image branch.
+    pub image: ImageModelConfig,
+    /// The trainable head.
+    pub head: FusionHeadConfig,
+}
+
+impl ClassifierConfig for FusionConfig {
+    type Model = FusionClassifier;
+
+    fn init(&self, device: &Device) -> FusionClassifier {
+        FusionClassifier::new(self.text.init(device), self.image.init(device), self.head.init(device), self.head.mode)
+    }
+
+    fn num_genres(&self) -> usize {
+        self.head.num_genres
+    }
+
+    /// Both branches and the head's projections.
+    fn forward_macs(&self, tokens: usize) -> u64 {
+        let head = &self.head;
+        let projections = (head.text_input + head.image_input) * head.hidden + 2 * head.hidden * head.num_genres;
+        self.text.forward_macs(tokens) + self.image.forward_macs(tokens) + projections as u64
+    }
+
+    fn vocab_size(&self) -> Option<usize> {
+        self.text.vocab_size()
+    }
+}
+
+/// Two frozen branches and a trainable fusion head.
+#[derive(Module, Debug)]
+pub struct FusionClassifier {
+    /// The text branch (frozen).
+    pub text: TextClassifier,
+    /// The image branch (frozen).
+    pub image: ImageClassifier,
+    /// The trainable head.
+    pub head: FusionHead,
+    #[module(skip)]
+    mode: FusionMode,
+}
+
+impl FusionClassifier {
+    /// Fuses two branches (frozen here) with a head reading them as `mode` says.
+    pub fn new(text: TextClassifier, image: ImageClassifier, head: FusionHead, mode: FusionMode) -> Self {
+        Self { text: text.freeze(), image: image.freeze(), head, mode }
+    }
+
+    /// What the head reads: the branches' logits or their pooled features.
+    pub fn mode(&self) -> FusionMode {
+        self.mode
+    }
+
+    /// What the head reads from the text branch: its logits or its pooled features.
+    pub fn text_output(&self, input: &TextInput) -> Tensor<2> {
+        match self.mode.uses_features() {
+            true => self.text.features(input),
+            false => self.text.forward(input),
+        }
+    }
+
+    /// What the head reads from the image branch: its logits or its pooled features.
+    pub fn image_output(&self, images: &Tensor<4>) -> Tensor<2> {
+        match self.mode.uses_features() {
+            true => self.image.features(images),
+            false => self.image.forward(images),
+        }
+    }
+}
 
 /// What the fusion head reads from each branch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -35,6 +241,19 @@ impl FusionMode {
     /// Whether the head reads pooled features (rather than logits).
     pub fn uses_features(self) -> bool {
         !matches!(self, FusionMode::Logits)
+    }
+}
+
+impl std::str::FromStr for FusionMode {
+    type Err = String;
+
+    fn from_str(name: &str) -> std::result::Result<Self, String> {
+        match name {
+            "logits" => Ok(FusionMode::Logits),
+            "features" => Ok(FusionMode::Features),
+            "gmu" => Ok(FusionMode::Gmu),
+            _ => Err(format!("unknown fusion mode '{name}' (logits, features or gmu)")),
+        }
     }
 }
 

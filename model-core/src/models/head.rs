@@ -1,11 +1,55 @@
-//! The multi-label head that the pretrained image backbones share: the design's
-//! `features -> 1024 -> 128 -> genres` with ReLU and dropout between.
+//! What the pretrained image backbones share: the design's multi-label head
+//! `features -> 1024 -> 128 -> genres` with ReLU and dropout between, and their build (ImageNet
+//! weights loaded, backbone frozen unless asked, ImageNet normalisation).
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
+
+use std::path::PathBuf;
+
+use super::registry::{read_pretrained, Architecture, BuildRequest, Built, Frozen};
+use super::{Classifier, ClassifierConfig, ImageClassifier, ImageModelConfig, ModelConfig};
+use crate::error::Result;
+use crate::preprocess::image::{ImagePreprocessing, Normalization};
+
+/// The design's head for a pretrained backbone's `features`-wide output (dropout 0.5 unless the
+/// user says otherwise), and whether the backbone stays frozen.
+pub(crate) fn design_head(request: &BuildRequest, features: usize) -> (ImageHeadConfig, bool) {
+    let dropout = request.options.dropout.unwrap_or(0.5);
+    let head = MultiLabelHeadConfig::design(features, request.genres.len(), dropout);
+    (ImageHeadConfig::MultiLabel(head), !request.options.unfreeze_backbone)
+}
+
+/// A pretrained backbone built from `weights`, with ImageNet normalisation; a frozen backbone's
+/// weights are hashed so that its cached features are keyed by them.
+pub(crate) fn backbone_built(
+    request: &BuildRequest,
+    architecture: &Architecture,
+    config: ImageModelConfig,
+    model: ImageClassifier,
+    weights: PathBuf,
+) -> Result<Built> {
+    let frozen_image = match config.frozen_backbone() {
+        true => Some(format!("{:?} {}", architecture.name, crate::bundle::sha256_hex(&read_pretrained(&weights)?))),
+        false => None,
+    };
+    let image =
+        ImagePreprocessing { size: request.options.image_size, ..ImagePreprocessing::new(Normalization::IMAGENET) };
+    Ok(Built {
+        model: Classifier::Image(model),
+        config: ModelConfig::Image(config),
+        text: None,
+        text_part: None,
+        text_spec: None,
+        image: Some(image),
+        branch_thresholds: None,
+        frozen: Frozen { text: None, image: frozen_image },
+        notes: serde_json::json!({"pretrained": weights}),
+    })
+}
 
 /// The head's shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,6 +144,25 @@ impl ImageHeadConfig {
             ImageHeadConfig::Imagenet { classes } => ImageHead::Linear(LinearConfig::new(input, *classes).init(device)),
             ImageHeadConfig::MultiLabel(config) => ImageHead::MultiLabel(config.init(device)),
         }
+    }
+
+    /// Its outputs: ImageNet's classes or the genres.
+    pub fn outputs(&self) -> usize {
+        match self {
+            ImageHeadConfig::Imagenet { classes } => *classes,
+            ImageHeadConfig::MultiLabel(config) => config.num_genres,
+        }
+    }
+
+    /// Multiply-accumulates of one movie through the head, from features of width `input`.
+    pub fn macs(&self, input: usize) -> u64 {
+        let widths: Vec<usize> = match self {
+            ImageHeadConfig::Imagenet { classes } => vec![input, *classes],
+            ImageHeadConfig::MultiLabel(c) => {
+                std::iter::once(input).chain(c.hidden.iter().copied()).chain([c.num_genres]).collect()
+            }
+        };
+        widths.windows(2).map(|w| (w[0] * w[1]) as u64).sum()
     }
 }
 

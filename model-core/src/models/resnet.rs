@@ -11,14 +11,53 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
-use burn::store::{KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::head::{ImageHead, ImageHeadConfig};
-use crate::error::{Error, Result};
+use super::head::{backbone_built, design_head, ImageHead, ImageHeadConfig, MultiLabelHeadConfig};
+use super::registry::{Architecture, BuildRequest, Built, Pretrained, PretrainedFile, Reads, Recipe, Source};
+use super::{ClassifierConfig, GenreClassifier, ImageClassifier, ImageModelConfig, ModelConfig, TensorSource};
+use crate::error::Result;
 use crate::ops;
+use crate::preprocess::image::IMAGE_SIZE;
+
+/// ResNet-50 on torchvision's ImageNet weights, backbone frozen (its features cached), the
+/// design's head trained with Adam at 3e-4 and L2 weight decay 1e-4 for up to 20 epochs.
+pub const RESNET50: Architecture = Architecture {
+    name: "resnet50",
+    about: "ResNet-50 on torchvision ImageNet weights with the design's head",
+    reads: Reads::Image,
+    recipe: Recipe { lr: 3e-4, weight_decay: 1e-4, epochs: 20, ..Recipe::BASE },
+    pretrained: Some(Pretrained {
+        path: "resnet50/resnet50-11ad3fa6.pth",
+        source: Source::Url {
+            url: "https://download.pytorch.org/models/resnet50-11ad3fa6.pth",
+            sha256_prefix: "11ad3fa6",
+        },
+        files: &[PretrainedFile { path: "resnet50/resnet50-11ad3fa6.pth", sha256: "" }],
+    }),
+    build,
+    bench,
+};
+
+fn bench(genres: usize) -> ModelConfig {
+    let head = ImageHeadConfig::MultiLabel(MultiLabelHeadConfig::design(RESNET50_FEATURES, genres, 0.5));
+    ModelConfig::Image(ImageModelConfig::Resnet50(ResNetConfig {
+        freeze_backbone: false,
+        ..ResNetConfig::resnet50(head)
+    }))
+}
+
+fn build(request: &BuildRequest) -> Result<Built> {
+    let (head, freeze_backbone) = design_head(request, RESNET50_FEATURES);
+    let config = ResNetConfig { freeze_backbone, ..ResNetConfig::resnet50(head) };
+    let weights = request.weights(RESNET50.pretrained);
+    let mut model = config.init(request.train_device);
+    load_torchvision(&mut model, &weights)?;
+    let (config, model) = (ImageModelConfig::Resnet50(config), ImageClassifier::Resnet50(model));
+    backbone_built(request, &RESNET50, config, model, weights)
+}
 
 /// Width of ResNet-50's pooled features.
 pub const RESNET50_FEATURES: usize = 2048;
@@ -39,9 +78,12 @@ impl ResNetConfig {
     pub fn resnet50(head: ImageHeadConfig) -> Self {
         Self { blocks: [3, 4, 6, 3], head, freeze_backbone: true }
     }
+}
 
-    /// Builds the model with freshly initialised weights.
-    pub fn init(&self, device: &Device) -> ResNet {
+impl ClassifierConfig for ResNetConfig {
+    type Model = ResNet;
+
+    fn init(&self, device: &Device) -> ResNet {
         let mut in_channels = 64;
         let mut stage = |index: usize| -> Vec<Bottleneck> {
             let width = 64 << index;
@@ -55,7 +97,7 @@ impl ResNetConfig {
                 .collect()
         };
         let (layer1, layer2, layer3, layer4) = (stage(0), stage(1), stage(2), stage(3));
-        ResNet {
+        let model = ResNet {
             conv1: conv(3, 64, 7, 2, 3, device),
             bn1: BatchNormConfig::new(64).init(device),
             maxpool: MaxPool2dConfig::new([3, 3])
@@ -68,8 +110,50 @@ impl ResNetConfig {
             layer4,
             avgpool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
             fc: self.head.init(RESNET50_FEATURES, device),
+        };
+        if self.freeze_backbone {
+            model.freeze_backbone()
+        } else {
+            model
         }
     }
+
+    fn num_genres(&self) -> usize {
+        self.head.outputs()
+    }
+
+    fn forward_macs(&self, _tokens: usize) -> u64 {
+        resnet_macs(self.blocks) + self.head.macs(RESNET50_FEATURES)
+    }
+
+    fn frozen_backbone(&self) -> bool {
+        self.freeze_backbone
+    }
+}
+
+/// Multiply-accumulates of torchvision's ResNet backbone: a 7x7 stem, then bottlenecks (1x1,
+/// 3x3 with the stride, 1x1) with a 1x1 projection in each stage's first block.
+pub fn resnet_macs(blocks: [usize; 4]) -> u64 {
+    let mut side = IMAGE_SIZE as usize / 2;
+    let mut macs = side * side * 64 * 3 * 49;
+    side /= 2; // max pool
+    let mut input = 64;
+    for (stage, &count) in blocks.iter().enumerate() {
+        let width = 64 << stage;
+        let output = width * 4;
+        for block in 0..count {
+            let stride = if block == 0 && stage > 0 { 2 } else { 1 };
+            macs += side * side * width * input;
+            let out_side = side / stride;
+            macs += out_side * out_side * width * width * 9 + out_side * out_side * output * width;
+            if block == 0 {
+                macs += out_side * out_side * output * input;
+            }
+            input = output;
+            side = out_side;
+        }
+    }
+    macs as u64
 }
 
 fn conv(input: usize, output: usize, kernel: usize, stride: usize, padding: usize, device: &Device) -> Conv2d {
@@ -143,25 +227,27 @@ pub struct ResNet {
     fc: ImageHead,
 }
 
-impl ResNet {
+impl GenreClassifier for ResNet {
+    type Input = Tensor<4>;
+
     /// Pooled backbone features `[batch, 2048]` of ImageNet-normalised images.
-    pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
-        let x = self.maxpool.forward(relu(ops::conv2d_batch_norm(&self.conv1, &self.bn1, images)));
+    fn features(&self, images: &Tensor<4>) -> Tensor<2> {
+        let x = self.maxpool.forward(relu(ops::conv2d_batch_norm(&self.conv1, &self.bn1, images.clone())));
         let stages = [&self.layer1, &self.layer2, &self.layer3, &self.layer4];
         let x = stages.iter().flat_map(|s| s.iter()).fold(x, |x, block| block.forward(x));
         self.avgpool.forward(x).flatten(1, 3)
     }
 
-    /// Logits `[batch, outputs]`.
-    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        self.head_forward(self.features(images))
-    }
-
-    /// The head alone: logits from pooled features.
-    pub fn head_forward(&self, features: Tensor<2>) -> Tensor<2> {
+    fn head_forward(&self, features: Tensor<2>) -> Tensor<2> {
         self.fc.forward(features)
     }
 
+    fn feature_dim(&self) -> usize {
+        RESNET50_FEATURES
+    }
+}
+
+impl ResNet {
     /// Freezes every backbone layer (weights and BatchNorm statistics), leaving the head
     /// trainable.
     pub fn freeze_backbone(mut self) -> Self {
@@ -175,15 +261,9 @@ impl ResNet {
 }
 
 /// torchvision's names to Marquee's: the shortcut's `downsample.0` (conv) and `downsample.1`
-/// (BatchNorm); everything else already matches. The `fc` classifier is only loaded when the
-/// model keeps ImageNet's head.
-fn torchvision_remapper() -> KeyRemapper {
-    KeyRemapper::from_patterns(vec![
-        (r"\.downsample\.0\.", ".downsample.conv."),
-        (r"\.downsample\.1\.", ".downsample.bn."),
-    ])
-    .expect("static patterns")
-}
+/// (BatchNorm); everything else already matches.
+const TORCHVISION_RENAMES: [(&str, &str); 2] =
+    [(r"\.downsample\.0\.", ".downsample.conv."), (r"\.downsample\.1\.", ".downsample.bn.")];
 
 /// The file keys to read and the model paths that must be loaded: the backbone, plus `fc` when
 /// the model keeps ImageNet's classifier.
@@ -199,61 +279,16 @@ fn torchvision_scope(model: &ResNet) -> (&'static str, &'static [&'static str]) 
 /// `resnet50.tv2_in1k`) into `model`'s backbone, and into its classifier too when that is
 /// ImageNet's. A missing or mis-shaped tensor is an error naming the file and the tensor.
 pub fn load_torchvision(model: &mut ResNet, weights: &Path) -> Result<()> {
-    let name = weights.display().to_string();
-    let fail = |reason: String| Error::Weights { file: name.clone(), reason };
-    if !weights.is_file() {
-        return Err(fail("file not found".into()));
-    }
     let (pattern, scope) = torchvision_scope(model);
-    let is_safetensors = weights.extension().is_some_and(|e| e == "safetensors");
-    let result = if is_safetensors {
-        let mut store = SafetensorsStore::from_file(weights)
-            .with_from_adapter(PyTorchToBurnAdapter)
-            .remap(torchvision_remapper())
-            .with_regex(pattern)
-            .skip_enum_variants(true)
-            .allow_partial(true);
-        model.load_from(&mut store).map_err(|e| fail(e.to_string()))?
-    } else {
-        load_torchvision_pth(model, weights, pattern).map_err(fail)?
-    };
-    super::check_applied(&result, scope, &name)
-}
-
-/// Reads a `.pth` state dict (burn-store's pickle reader, which never executes code).
-#[cfg(feature = "pytorch")]
-fn load_torchvision_pth(
-    model: &mut ResNet,
-    weights: &Path,
-    pattern: &str,
-) -> std::result::Result<burn::store::ApplyResult, String> {
-    let mut store = burn::store::PytorchStore::from_file(weights)
-        .remap(torchvision_remapper())
-        .with_regex(pattern)
-        .skip_enum_variants(true)
-        .allow_partial(true);
-    model.load_from(&mut store).map_err(|e| e.to_string())
-}
-
-/// Without the `pytorch` feature, `.pth` files are refused.
-#[cfg(not(feature = "pytorch"))]
-fn load_torchvision_pth(_: &mut ResNet, _: &Path, _: &str) -> std::result::Result<burn::store::ApplyResult, String> {
-    Err("this build reads .safetensors weights only (`.pth` needs model-core's `pytorch` feature)".into())
+    let name = weights.display().to_string();
+    super::load_pytorch_tensors(model, TensorSource::File(weights), &TORCHVISION_RENAMES, pattern, scope, &name)
 }
 
 /// Loads torchvision-named tensors already in safetensors bytes (used by the parity test and
 /// by converters).
 pub fn load_torchvision_safetensors_bytes(model: &mut ResNet, bytes: Vec<u8>, name: &str) -> Result<()> {
     let (pattern, scope) = torchvision_scope(model);
-    let mut store = SafetensorsStore::from_bytes(Some(bytes))
-        .with_from_adapter(PyTorchToBurnAdapter)
-        .remap(torchvision_remapper())
-        .with_regex(pattern)
-        .skip_enum_variants(true)
-        .allow_partial(true);
-    let result =
-        model.load_from(&mut store).map_err(|e| Error::Weights { file: name.to_string(), reason: e.to_string() })?;
-    super::check_applied(&result, scope, name)
+    super::load_pytorch_tensors(model, TensorSource::Bytes(bytes), &TORCHVISION_RENAMES, pattern, scope, name)
 }
 
 #[cfg(test)]
@@ -271,10 +306,10 @@ mod tests {
     #[test]
     fn design_head_shapes() {
         let device = Device::flex();
-        let head = ImageHeadConfig::MultiLabel(super::super::head::MultiLabelHeadConfig::design(2048, 20, 0.5));
+        let head = ImageHeadConfig::MultiLabel(MultiLabelHeadConfig::design(2048, 20, 0.5));
         let model = ResNetConfig::resnet50(head).init(&device).freeze_backbone();
         let images = Tensor::<4>::zeros([1, 3, 64, 64], &device);
-        assert_eq!(model.forward(images).dims(), [1, 20]);
+        assert_eq!(model.forward(&images).dims(), [1, 20]);
         assert!(!model.conv1.weight.is_require_grad());
     }
 }

@@ -10,6 +10,48 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::registry::{Architecture, BuildRequest, Built, Frozen, Reads, Recipe};
+use super::{Classifier, ClassifierConfig, GenreClassifier, ImageClassifier, ImageModelConfig, ModelConfig};
+use crate::error::Result;
+use crate::preprocess::image::{ImagePreprocessing, Normalization, IMAGE_SIZE};
+
+/// SimpleCNN from scratch: Adam at 1e-3 with L2 weight decay 1e-4 for up to 10 epochs.
+pub const ARCHITECTURE: Architecture = Architecture {
+    name: "cnn",
+    about: "The design's SimpleCNN on posters, trained from scratch",
+    reads: Reads::Image,
+    recipe: Recipe { weight_decay: 1e-4, ..Recipe::BASE },
+    pretrained: None,
+    build,
+    bench,
+};
+
+fn bench(genres: usize) -> ModelConfig {
+    ModelConfig::Image(ImageModelConfig::SimpleCnn(SimpleCnnConfig::new(genres)))
+}
+
+fn build(request: &BuildRequest) -> Result<Built> {
+    let mut config = SimpleCnnConfig::new(request.genres.len());
+    if let Some(dropout) = request.options.dropout {
+        config.dropout = dropout;
+    }
+    let model = config.init(request.train_device);
+    Ok(Built {
+        model: Classifier::Image(ImageClassifier::SimpleCnn(model)),
+        config: ModelConfig::Image(ImageModelConfig::SimpleCnn(config)),
+        text: None,
+        text_part: None,
+        text_spec: None,
+        image: Some(ImagePreprocessing {
+            size: request.options.image_size,
+            ..ImagePreprocessing::new(Normalization::HALF)
+        }),
+        branch_thresholds: None,
+        frozen: Frozen::default(),
+        notes: serde_json::Value::Null,
+    })
+}
+
 /// SimpleCNN's hyper-parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SimpleCnnConfig {
@@ -36,9 +78,12 @@ impl SimpleCnnConfig {
     pub fn new(num_genres: usize) -> Self {
         Self { num_genres, channels: default_channels(), dropout: default_dropout() }
     }
+}
 
-    /// Builds the model with freshly initialised weights.
-    pub fn init(&self, device: &Device) -> SimpleCnn {
+impl ClassifierConfig for SimpleCnnConfig {
+    type Model = SimpleCnn;
+
+    fn init(&self, device: &Device) -> SimpleCnn {
         let mut input = 3;
         let blocks = self
             .channels
@@ -62,6 +107,23 @@ impl SimpleCnnConfig {
             dropout: DropoutConfig::new(self.dropout).init(),
             head: LinearConfig::new(input, self.num_genres).init(device),
         }
+    }
+
+    fn num_genres(&self) -> usize {
+        self.num_genres
+    }
+
+    /// Each block's 3x3 convolution at its resolution (224 halved by every pooling), the head.
+    fn forward_macs(&self, _tokens: usize) -> u64 {
+        let mut side = IMAGE_SIZE as usize;
+        let mut input = 3;
+        let mut macs = 0;
+        for &channels in &self.channels {
+            macs += side * side * channels * input * 9;
+            input = channels;
+            side /= 2;
+        }
+        (macs + input * self.num_genres) as u64
     }
 }
 
@@ -88,25 +150,20 @@ pub struct SimpleCnn {
     head: Linear,
 }
 
-impl SimpleCnn {
+impl GenreClassifier for SimpleCnn {
+    type Input = Tensor<4>;
+
     /// Pooled features `[batch, 256]` of normalised images `[batch, 3, H, W]`.
-    pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
-        let x = self.blocks.iter().fold(images, |x, block| block.forward(x));
+    fn features(&self, images: &Tensor<4>) -> Tensor<2> {
+        let x = self.blocks.iter().fold(images.clone(), |x, block| block.forward(x));
         self.pool.forward(x).flatten(1, 3)
     }
 
-    /// Genre logits `[batch, genres]`.
-    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        self.head_forward(self.features(images))
-    }
-
-    /// The head alone: logits from pooled features.
-    pub fn head_forward(&self, features: Tensor<2>) -> Tensor<2> {
+    fn head_forward(&self, features: Tensor<2>) -> Tensor<2> {
         crate::ops::linear(&self.head, self.dropout.forward(features))
     }
 
-    /// The width of [`SimpleCnn::features`].
-    pub fn feature_dim(&self) -> usize {
+    fn feature_dim(&self) -> usize {
         self.head.weight.dims()[0]
     }
 }
@@ -137,7 +194,7 @@ mod tests {
         let device = Device::flex();
         let model = SimpleCnnConfig::new(20).init(&device);
         let images = Tensor::<4>::zeros([2, 3, 64, 48], &device);
-        assert_eq!(model.features(images.clone()).dims(), [2, 256]);
-        assert_eq!(model.forward(images).dims(), [2, 20]);
+        assert_eq!(model.features(&images).dims(), [2, 256]);
+        assert_eq!(model.forward(&images).dims(), [2, 20]);
     }
 }

@@ -4,13 +4,13 @@
 //! - [`matmul`] and [`linear`]: matrix products through OpenBLAS's `sgemm` (feature
 //!   `openblas`, native builds), Marquee's packed SIMD128 product in wasm, the `gemm` crate
 //!   otherwise, reading transposed and strided views (attention heads) in place;
-//! - [`gelu`], [`sigmoid`], [`tanh`], [`relu6`]: vectorised element-wise functions (`marquee_kernels::math`) in place of
+//! - [`gelu`], [`sigmoid`], [`tanh`], [`relu6`]: vectorised element-wise functions (`kernels::math`) in place of
 //!   burn-flex's scalar `libm` calls;
 //! - [`conv2d`] and [`conv2d_batch_norm`]: 1x1 convolutions as matrix products, the others as
 //!   im2col into those products at inference, and BatchNorm folded into the convolution before it at
 //!   inference;
 //! - [`lstm`]: an LSTM layer as one product for every step's input projections and one fused
-//!   recurrence (`marquee_kernels::recurrence`) with its own backward pass through time.
+//!   recurrence (`kernels::recurrence`) with its own backward pass through time.
 //!
 //! On other backends (wgpu, CUDA) every function here is burn's own operation, so model code
 //! calls these everywhere.
@@ -26,7 +26,7 @@ use burn::tensor::DType;
 use burn::tensor::{Device, Tensor};
 
 use extension::CpuOps;
-pub use marquee_kernels::math::Unary;
+pub use kernels::math::Unary;
 
 /// Whether `tensor` lives on the CPU backend (with or without autodiff), where Marquee's kernels run.
 fn on_cpu<const D: usize>(tensor: &Tensor<D>) -> bool {

@@ -101,13 +101,13 @@ pub struct PaddedBatch {
 }
 
 /// Pads `sequences` with `pad_id` to the longest one (at least 1).
-pub fn pad_batch(sequences: &[Vec<u32>], pad_id: u32) -> PaddedBatch {
-    let len = sequences.iter().map(Vec::len).max().unwrap_or(0).max(1);
+pub fn pad_batch(sequences: &[impl AsRef<[u32]>], pad_id: u32) -> PaddedBatch {
+    let len = sequences.iter().map(|s| s.as_ref().len()).max().unwrap_or(0).max(1);
     let batch = sequences.len();
     let mut ids = vec![i64::from(pad_id); batch * len];
     let mut mask = vec![0.0; batch * len];
     for (row, sequence) in sequences.iter().enumerate() {
-        for (col, &id) in sequence.iter().enumerate() {
+        for (col, &id) in sequence.as_ref().iter().enumerate() {
             ids[row * len + col] = i64::from(id);
             mask[row * len + col] = 1.0;
         }

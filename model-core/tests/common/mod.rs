@@ -1,10 +1,10 @@
 //! Helpers of the parity tests: fixtures and error measures (pretrained files come from
-//! `marquee_e2e`). Each test binary uses some of them.
+//! `tests`). Each test binary uses some of them.
 #![allow(dead_code)]
 
-/// A fixture JSON of `tests/fixtures/` (the folder found at run time, as `marquee_e2e` does).
+/// A fixture JSON of `tests/fixtures/` (the folder found at run time, as `tests` does).
 pub fn fixture(name: &str) -> serde_json::Value {
-    let path = marquee_e2e::manifest_dir().join("tests/fixtures").join(name);
+    let path = tests::manifest_dir().join("tests/fixtures").join(name);
     serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
 }
 

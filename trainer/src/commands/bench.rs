@@ -12,21 +12,17 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use burn::tensor::{Device, Distribution, Tensor};
+use clap::builder::PossibleValuesParser;
+use model_core::batch::{Batch, BatchItem, Batcher};
 use model_core::bundle::Bundle;
-use model_core::flops::forward_macs;
-use model_core::models::bert::{BertClassifierConfig, BertConfig, BertPooling};
-use model_core::models::efficientnet::{EfficientNetConfig, EFFICIENTNET_FEATURES};
-use model_core::models::fusion::{FusionHeadConfig, FusionMode};
-use model_core::models::head::{ImageHeadConfig, MultiLabelHeadConfig};
-use model_core::models::lstm::LstmClassifierConfig;
-use model_core::models::resnet::{ResNetConfig, RESNET50_FEATURES};
-use model_core::models::simple_cnn::SimpleCnnConfig;
-use model_core::models::{Batch, Classifier, FusionConfig, ImageModelConfig, ModelConfig, TextInput, TextModelConfig};
+use model_core::models::registry::{architecture, names, Architecture, Reads};
+use model_core::models::{Classifier, ModelConfig};
+use model_core::preprocess::image::IMAGE_SIZE;
 use serde::{Deserialize, Serialize};
 
 use crate::device::DeviceChoice;
-use crate::train::fit::bce_with_logits;
+use crate::training::fit::bce_with_logits;
 
 const GENRES: usize = 20;
 /// Plot length of the inference rows (the BERT models' maximum).
@@ -35,35 +31,12 @@ const INFERENCE_TOKENS: usize = 128;
 const TRAIN_TOKENS: usize = 96;
 const BATCH: usize = 32;
 
-/// A benchmarked model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum BenchModel {
-    /// all-MiniLM-L6-v2 (BERT, 6 layers, 384 wide) with a linear head, 128 tokens.
-    Minilm,
-    /// ResNet-50 with the design's head.
-    Resnet50,
-    /// EfficientNet-Lite0 with the design's head.
-    EfficientnetLite0,
-    /// The design's SimpleCNN.
-    Cnn,
-    /// The GloVe LSTM (50d, 2 layers of 128), 128 tokens.
-    LstmGlove,
-    /// The default fusion (MiniLM + EfficientNet-Lite0), a poster and a 128-token plot.
-    Fusion,
-}
-
 /// Arguments of `marquee bench`.
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// Models to measure.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "minilm,resnet50,efficientnet-lite0,cnn,lstm-glove,fusion"
-    )]
-    models: Vec<BenchModel>,
+    /// Models to measure, by their registry names [default: every model].
+    #[arg(long, value_delimiter = ',', value_parser = PossibleValuesParser::new(names()))]
+    models: Vec<String>,
     /// Where to run.
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceChoice,
@@ -123,13 +96,17 @@ pub fn run(args: BenchArgs) -> Result<()> {
         .build_global()
         .context("setting the CPU backend's thread count")?;
     let device = args.device.device();
+    let models = match args.models.is_empty() {
+        true => names().into_iter().map(String::from).collect(),
+        false => args.models.clone(),
+    };
     let mut rows = Vec::new();
-    for &model in &args.models {
-        eprintln!("measuring {model:?} on {:?} ({threads} threads)...", args.device);
-        rows.push(measure(model, &args, &device)?);
+    for model in &models {
+        eprintln!("measuring {model} on {:?} ({threads} threads)...", args.device);
+        rows.push(measure(architecture(model)?, &args, &device)?);
     }
     let reference = match &args.pytorch {
-        Some(python) => Some(run_reference(python, &args, threads)?),
+        Some(python) => Some(run_reference(python, &models, &args, threads)?),
         None => None,
     };
     print_table(&rows, reference.as_ref(), &args, threads);
@@ -140,75 +117,30 @@ pub fn run(args: BenchArgs) -> Result<()> {
             "rows": rows,
             "pytorch": reference.as_ref().map(|r| serde_json::json!({"torch": r.torch, "threads": r.threads, "rows": r.rows})),
         });
-        crate::paths::write_atomic(path, serde_json::to_string_pretty(&json)?.as_bytes())?;
+        model_core::files::write_atomic(path, serde_json::to_string_pretty(&json)?.as_bytes())?;
     }
     Ok(())
 }
 
-/// The model's configuration (backbones trainable, for the training step); for the fusion,
-/// MiniLM + EfficientNet-Lite0 on pooled features, the default bundle's shape.
-fn config_of(model: BenchModel) -> ModelConfig {
-    let minilm = || {
-        TextModelConfig::Bert(BertClassifierConfig {
-            bert: BertConfig::minilm_l6(),
-            num_genres: GENRES,
-            pooling: BertPooling::Mean,
-            dropout: 0.1,
-        })
-    };
-    let head = |features| ImageHeadConfig::MultiLabel(MultiLabelHeadConfig::design(features, GENRES, 0.5));
-    let efficientnet = || {
-        ImageModelConfig::EfficientnetLite0(EfficientNetConfig {
-            head: head(EFFICIENTNET_FEATURES),
-            freeze_backbone: false,
-        })
-    };
-    match model {
-        BenchModel::Minilm => ModelConfig::Text(minilm()),
-        BenchModel::LstmGlove => {
-            ModelConfig::Text(TextModelConfig::Lstm(LstmClassifierConfig::glove(GENRES, 30_000, 50)))
-        }
-        BenchModel::Resnet50 => ModelConfig::Image(ImageModelConfig::Resnet50(ResNetConfig {
-            freeze_backbone: false,
-            ..ResNetConfig::resnet50(head(RESNET50_FEATURES))
-        })),
-        BenchModel::EfficientnetLite0 => ModelConfig::Image(efficientnet()),
-        BenchModel::Cnn => ModelConfig::Image(ImageModelConfig::SimpleCnn(SimpleCnnConfig::new(GENRES))),
-        BenchModel::Fusion => ModelConfig::Fusion(FusionConfig {
-            text: minilm(),
-            image: efficientnet(),
-            head: FusionHeadConfig {
-                mode: FusionMode::Features,
-                text_input: 384,
-                image_input: EFFICIENTNET_FEATURES,
-                hidden: 128,
-                dropout: 0.3,
-                num_genres: GENRES,
-            },
-        }),
-    }
-}
-
-fn text_input(config: &ModelConfig, batch: usize, tokens: usize, device: &Device) -> Option<TextInput> {
-    let vocab = match config {
-        ModelConfig::Text(TextModelConfig::Bert(c))
-        | ModelConfig::Fusion(FusionConfig { text: TextModelConfig::Bert(c), .. }) => c.bert.vocab_size,
-        ModelConfig::Text(TextModelConfig::Lstm(c))
-        | ModelConfig::Fusion(FusionConfig { text: TextModelConfig::Lstm(c), .. }) => c.vocab_size,
-        ModelConfig::Image(_) => return None,
-    };
-    // Token ids spread over the vocabulary, like real text; every token real (no padding).
-    let ids: Vec<i64> = (0..batch * tokens).map(|i| (1000 + (i * 7919) % (vocab - 1000)) as i64).collect();
-    Some(TextInput {
-        ids: Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, tokens]), device),
-        mask: Tensor::<2>::ones([batch, tokens], device),
-    })
-}
-
+/// A batch of `batch` movies for `config`: plots of `tokens` token ids spread over the
+/// vocabulary like real text (no padding) and posters of normal noise, through the one batcher.
 fn inputs(config: &ModelConfig, batch: usize, tokens: usize, device: &Device) -> Batch {
-    let images = (!matches!(config, ModelConfig::Text(_)))
-        .then(|| Tensor::<4>::random([batch, 3, 224, 224], Distribution::Normal(0.0, 1.0), device));
-    Batch { text: text_input(config, batch, tokens, device), images, ..Batch::default() }
+    let ids: Option<Vec<u32>> = config
+        .vocab_size()
+        .map(|vocab| (0..batch * tokens).map(|i| (1000 + (i * 7919) % (vocab - 1000)) as u32).collect());
+    let side = IMAGE_SIZE as usize;
+    let posters: Option<Vec<f32>> = config.reads().images().then(|| {
+        let noise = Tensor::<1>::random([batch * 3 * side * side], Distribution::Normal(0.0, 1.0), device);
+        noise.into_data().try_to_vec().expect("f32 noise")
+    });
+    let items: Vec<BatchItem> = (0..batch)
+        .map(|i| BatchItem {
+            tokens: ids.as_ref().map(|ids| &ids[i * tokens..(i + 1) * tokens]),
+            poster: posters.as_ref().map(|p| p[i * 3 * side * side..(i + 1) * 3 * side * side].into()),
+            ..BatchItem::default()
+        })
+        .collect();
+    Batcher { pad_id: 0, image_size: IMAGE_SIZE, device: device.clone() }.batch(&items)
 }
 
 /// Median of `runs` timings of `work` (seconds), after `warmup` untimed runs.
@@ -225,17 +157,17 @@ fn median_seconds(warmup: usize, runs: usize, mut work: impl FnMut()) -> f64 {
     times[times.len() / 2]
 }
 
-fn measure(which: BenchModel, args: &BenchArgs, device: &Device) -> Result<Row> {
+fn measure(which: &Architecture, args: &BenchArgs, device: &Device) -> Result<Row> {
     reset_peak_memory();
     // Only the fusion reads the bundle, once: the other rows' peak memory must not include it.
-    let bundle = (which == BenchModel::Fusion)
+    let bundle = (which.reads == Reads::Both)
         .then(|| Bundle::read_dir(&args.bundle).ok())
         .flatten()
         .filter(|b| matches!(b.manifest.model, ModelConfig::Fusion(_)));
     let (config, model): (ModelConfig, Classifier) = match bundle {
         Some(bundle) => (bundle.manifest.model.clone(), bundle.load_model(device)?),
         None => {
-            let config = config_of(which);
+            let config = (which.bench)(GENRES);
             let model = config.init(device).valid();
             (config, model)
         }
@@ -247,15 +179,15 @@ fn measure(which: BenchModel, args: &BenchArgs, device: &Device) -> Result<Row> 
     let latency = median_seconds(2, args.repeats, || forward(&one));
     let many = inputs(&config, BATCH, INFERENCE_TOKENS, device);
     let batch_time = median_seconds(1, (args.repeats / 4).max(2), || forward(&many));
-    let macs = forward_macs(&config, INFERENCE_TOKENS) as f64;
-    let train_step_s = match which {
+    let macs = config.forward_macs(INFERENCE_TOKENS) as f64;
+    let train_step_s = match which.reads {
         // The fusion trains its head on cached branch outputs: nothing to time here.
-        BenchModel::Fusion => None,
+        Reads::Both => None,
         _ if args.no_train => None,
         _ => Some(train_step_seconds(&config, device)),
     };
     Ok(Row {
-        model: serde_json::to_value(which)?.as_str().unwrap_or_default().to_string(),
+        model: which.name.to_string(),
         latency_ms: latency * 1e3,
         throughput: BATCH as f64 / batch_time,
         train_step_s,
@@ -303,10 +235,8 @@ fn peak_memory_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-fn run_reference(python: &Path, args: &BenchArgs, threads: usize) -> Result<Reference> {
+fn run_reference(python: &Path, models: &[String], args: &BenchArgs, threads: usize) -> Result<Reference> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/pytorch_reference.py");
-    let models: Vec<String> =
-        args.models.iter().map(|m| serde_json::to_value(m).unwrap().as_str().unwrap().to_string()).collect();
     eprintln!("running the PyTorch reference ({})...", script.display());
     let mut command = std::process::Command::new(python);
     command

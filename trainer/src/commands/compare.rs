@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
-use crate::train::plots;
+use crate::training::plots;
 
 /// Arguments of `marquee compare`.
 #[derive(clap::Args)]

@@ -10,8 +10,8 @@ use model_core::inference::Predictor;
 use serde::Serialize;
 
 use crate::device::DeviceChoice;
-use crate::train::examples::prepare;
-use crate::train::fit::{predict, score};
+use crate::training::examples::prepare;
+use crate::training::fit::{predict, score};
 
 /// Which movies to evaluate on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -150,7 +150,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
 fn write_predictions(
     path: &std::path::Path,
     dataset: &Dataset,
-    examples: &[crate::train::examples::Example],
+    examples: &[crate::training::examples::Example],
     probabilities: &[f32],
     predictor: &Predictor,
 ) -> Result<()> {
@@ -172,7 +172,7 @@ fn write_predictions(
         row.iter().for_each(|p| csv.push_str(&format!(",{p:.6}")));
         csv.push('\n');
     }
-    crate::paths::write_atomic(path, csv.as_bytes()).with_context(|| format!("writing {}", path.display()))
+    model_core::files::write_atomic(path, csv.as_bytes()).with_context(|| format!("writing {}", path.display()))
 }
 
 fn quote(field: &str) -> String {

@@ -16,8 +16,8 @@ use model_core::metrics::{evaluate, tune_thresholds, MultiLabelReport};
 use model_core::models::Classifier;
 
 use crate::commands::train::summary;
-use crate::train::examples::prepare;
-use crate::train::fit::{predict, targets};
+use crate::training::examples::prepare;
+use crate::training::fit::{predict, targets};
 
 /// Arguments of `marquee export`.
 #[derive(clap::Args)]

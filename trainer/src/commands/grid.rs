@@ -7,16 +7,18 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-use super::train::{train, ModelKind, TrainConfig};
+use model_core::models::registry::{architecture, Reads};
+
+use super::train::{train, TrainConfig};
 use crate::device::DeviceChoice;
-use crate::paths::write_atomic;
+use model_core::files::write_atomic;
 
 /// Arguments of `marquee grid`.
 #[derive(clap::Args)]
 pub struct GridArgs {
-    /// The backbone: resnet50 or efficientnet-lite0.
-    #[arg(long, value_enum)]
-    model: ModelKind,
+    /// The backbone: a pretrained image model of the registry (resnet50, efficientnet-lite0).
+    #[arg(long)]
+    model: String,
     /// The data set folder.
     #[arg(long)]
     data: PathBuf,
@@ -33,9 +35,9 @@ pub struct GridArgs {
     /// Epochs per configuration.
     #[arg(long, default_value_t = 20)]
     epochs: usize,
-    /// ResNet-50's torchvision weights.
-    #[arg(long)]
-    resnet_weights: Option<PathBuf>,
+    /// Pretrained weights in place of the model's default ones.
+    #[arg(long, visible_alias = "resnet-weights")]
+    weights: Option<PathBuf>,
     /// Use only the first N movies (quick runs, tests).
     #[arg(long)]
     limit: Option<usize>,
@@ -57,8 +59,9 @@ struct GridRow {
 
 /// Runs `marquee grid`.
 pub fn run(args: GridArgs) -> Result<()> {
-    if !matches!(args.model, ModelKind::Resnet50 | ModelKind::EfficientnetLite0) {
-        bail!("grid searches a pretrained image backbone: --model resnet50 or efficientnet-lite0");
+    let backbone = architecture(&args.model)?;
+    if backbone.reads != Reads::Image || backbone.pretrained.is_none() {
+        bail!("grid searches a pretrained image backbone (--model resnet50 or efficientnet-lite0), not {}", args.model);
     }
     std::fs::create_dir_all(&args.out)?;
     let on_gpu = args.device != DeviceChoice::Cpu;
@@ -97,10 +100,9 @@ pub fn run(args: GridArgs) -> Result<()> {
                             weight_decay: Some(weight_decay),
                             dropout: Some(dropout),
                             unfreeze_backbone: !frozen,
-                            ..TrainConfig::new(args.model, args.data.clone(), run.clone(), args.device)
+                            ..TrainConfig::new(&args.model, args.data.clone(), run.clone(), args.device)
                         };
-                        let config =
-                            TrainConfig { limit: args.limit, resnet_weights: args.resnet_weights.clone(), ..config };
+                        let config = TrainConfig { limit: args.limit, weights: args.weights.clone(), ..config };
                         eprintln!("== {name}");
                         train(&config, false)?;
                     }

@@ -1,4 +1,4 @@
-//! One module per subcommand, each a thin layer over `model-core` and `train`.
+//! One module per subcommand, each a thin layer over `model-core` and `training`.
 
 pub mod bench;
 pub mod compare;
@@ -6,6 +6,7 @@ pub mod eval;
 pub mod export;
 pub mod grid;
 pub mod predict;
+pub mod pretrained;
 pub mod serve;
 pub mod stats;
 pub mod train;

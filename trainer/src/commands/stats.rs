@@ -62,7 +62,7 @@ pub fn run(args: StatsArgs) -> Result<()> {
         for movie in &dataset.movies {
             csv.push_str(&format!("{},{}\n", movie.id, dataset.split_of(movie, &config).name()));
         }
-        crate::paths::write_atomic(path, csv.as_bytes())?;
+        model_core::files::write_atomic(path, csv.as_bytes())?;
         eprintln!("wrote the split of {} movies to {}", dataset.movies.len(), path.display());
     }
     if args.json {

@@ -8,7 +8,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend, Backend};
 
-use marquee_kernels::math::Unary;
+use kernels::math::Unary;
 
 use super::CpuOps;
 

@@ -6,8 +6,8 @@ use burn::backend::ops::{ActivationOps, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Backend, Bytes, DType, Flex};
 
-use marquee_kernels::math::Unary;
-use marquee_kernels::recurrence;
+use kernels::math::Unary;
+use kernels::recurrence;
 
 #[cfg(feature = "train")]
 mod autodiff;
@@ -71,11 +71,11 @@ fn contiguous_f32(tensor: FlexTensor) -> FlexTensor {
     }
 }
 
-/// Products through `marquee_kernels::gemm`: OpenBLAS natively, the packed SIMD128 product in wasm.
+/// Products through `kernels::gemm`: OpenBLAS natively, the packed SIMD128 product in wasm.
 #[cfg(any(feature = "openblas", target_arch = "wasm32"))]
 mod blas {
     use super::*;
-    use marquee_kernels::gemm::{batched_matmul, Strided};
+    use kernels::gemm::{batched_matmul, Strided};
 
     /// The matrices of `tensor` as BLAS operands, if BLAS can read them in place.
     fn strided(tensor: &FlexTensor) -> Option<Strided<'_>> {
@@ -179,7 +179,7 @@ impl CpuOps for Flex {
         let [stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups] = geometry;
         #[cfg(any(feature = "openblas", target_arch = "wasm32"))]
         if [&x, &weight, &bias].iter().all(|t| t.dtype() == DType::F32) {
-            use marquee_kernels::conv::{conv2d, depthwise_conv2d, Conv2dShape};
+            use kernels::conv::{conv2d, depthwise_conv2d, Conv2dShape};
             /// A convolution kernel: input, weight, bias, geometry, output.
             type ConvKernel = fn(&[f32], &[f32], &[f32], &Conv2dShape, &mut [f32]);
             let (xs, ws) = (x.layout().shape(), weight.layout().shape());

@@ -13,6 +13,7 @@ use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::activation::log_sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 use model_core::metrics::{evaluate, tune_thresholds, MultiLabelReport};
+use model_core::models::registry::Optimizer;
 use model_core::models::Classifier;
 use model_core::ops;
 use model_core::preprocess::image::ImagePreprocessing;
@@ -24,17 +25,8 @@ use super::history::{self, EpochRecord};
 use super::progress;
 use super::rng::Rng;
 
-/// Which optimiser updates the weights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum OptimizerKind {
-    /// Adam with L2 weight decay (the design's choice for the CNNs and LSTMs).
-    Adam,
-    /// AdamW with decoupled weight decay (the usual choice for fine-tuning BERT).
-    Adamw,
-}
-
-/// How to train.
+/// How to train: a model's [`model_core::models::registry::Recipe`] with the user's changes, and
+/// the run's own settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FitOptions {
     /// Maximum number of epochs.
@@ -46,7 +38,7 @@ pub struct FitOptions {
     /// Weight decay.
     pub weight_decay: f64,
     /// The optimiser.
-    pub optimizer: OptimizerKind,
+    pub optimizer: Optimizer,
     /// Weight positives of each genre by sqrt(negatives / positives) in the loss.
     pub pos_weight: bool,
     /// Stop after this many epochs without a better validation macro-F1 (0: never).
@@ -117,12 +109,12 @@ pub fn bce_with_logits(logits: Tensor<2>, targets: Tensor<2>, pos_weight: Option
 
 fn optimizer(options: &FitOptions) -> ModuleOptimizer {
     match options.optimizer {
-        OptimizerKind::Adam => AdamConfig::new()
+        Optimizer::Adam => AdamConfig::new()
             .with_weight_decay(
                 (options.weight_decay > 0.0).then(|| WeightDecayConfig::new(options.weight_decay as f32)),
             )
             .init(),
-        OptimizerKind::Adamw => AdamWConfig::new().with_weight_decay(options.weight_decay as f32).init(),
+        Optimizer::Adamw => AdamWConfig::new().with_weight_decay(options.weight_decay as f32).init(),
     }
 }
 
@@ -387,21 +379,13 @@ fn save_checkpoint(
     state: &CheckpointState,
     dir: &Path,
 ) -> Result<()> {
-    let staging = dir.with_file_name("checkpoint.partial");
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging)?;
-    save_weights(model, &staging.join("model.bpk"))?;
-    save_weights(best, &staging.join("best.bpk"))?;
-    optim.save(staging.join("optimizer.bpk")).map_err(|e| anyhow::anyhow!("saving optimizer state: {e:?}"))?;
-    std::fs::write(staging.join("state.json"), serde_json::to_vec_pretty(state)?)?;
-    let old = dir.with_file_name("checkpoint.old");
-    let _ = std::fs::remove_dir_all(&old);
-    if dir.exists() {
-        std::fs::rename(dir, &old)?;
-    }
-    std::fs::rename(&staging, dir)?;
-    let _ = std::fs::remove_dir_all(&old);
-    Ok(())
+    model_core::files::replace_dir::<anyhow::Error>(dir, |staging| {
+        save_weights(model, &staging.join("model.bpk"))?;
+        save_weights(best, &staging.join("best.bpk"))?;
+        optim.save(staging.join("optimizer.bpk")).map_err(|e| anyhow::anyhow!("saving optimizer state: {e:?}"))?;
+        std::fs::write(staging.join("state.json"), serde_json::to_vec_pretty(state)?)?;
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use image::RgbImage;
+use model_core::batch::{Batch, BatchItem, Batcher};
 use model_core::data::{map_parallel, Dataset, GenreVocab, Movie, Split, SplitConfig};
-use model_core::models::Batch;
 use model_core::preprocess::image::{decode_image, ImagePreprocessing};
-use model_core::preprocess::{images_to_tensor, TextPreprocessor};
+use model_core::preprocess::TextPreprocessor;
 
 use super::progress;
 use super::rng::Rng;
@@ -136,9 +136,12 @@ fn augment(poster: &RgbImage, rng: &mut Rng) -> RgbImage {
     })
 }
 
-/// Builds a batch of `examples` on `device`: cached outputs where the examples have them,
-/// else tokens and normalised posters (augmented when `rng` is given). Returns the batch and
-/// its targets `[batch, genres]`.
+/// Builds a batch of `examples` on `device` with the one batcher: cached outputs where the
+/// examples have them, else tokens and normalised posters (augmented when `rng` is given).
+/// Returns the batch and its targets `[batch, genres]`.
+///
+/// # Panics
+/// If a model that reads posters meets an example whose poster was not decoded up front.
 pub fn batch(
     examples: &[&Example],
     text: Option<&TextPreprocessor>,
@@ -146,46 +149,56 @@ pub fn batch(
     device: &Device,
     mut rng: Option<&mut Rng>,
 ) -> (Batch, Tensor<2>) {
-    let genres = examples[0].target.len();
-    let stack = |rows: Vec<&[f32]>| -> Tensor<2> {
-        let width = rows[0].len();
-        let flat: Vec<f32> = rows.concat();
-        Tensor::from_data(TensorData::new(flat, [examples.len(), width]), device)
+    let posters: Vec<Vec<f32>> = match image {
+        Some(pre) if examples[0].image_cached.is_none() => examples
+            .iter()
+            .map(|e| {
+                let poster = e.poster.as_ref().expect("decoded for image models");
+                match rng.as_deref_mut() {
+                    Some(rng) => pre.to_chw(&augment(poster, rng)),
+                    None => pre.to_chw(poster),
+                }
+            })
+            .collect(),
+        _ => Vec::new(),
     };
-    let targets = stack(examples.iter().map(|e| e.target.as_slice()).collect());
+    let items: Vec<BatchItem> = examples
+        .iter()
+        .enumerate()
+        .map(|(i, e)| BatchItem {
+            tokens: e.tokens.as_deref().filter(|_| text.is_some()),
+            poster: posters.get(i).map(|p| p.as_slice().into()),
+            text_cached: e.text_cached.as_deref().map(Vec::as_slice),
+            image_cached: e.image_cached.as_deref().map(Vec::as_slice),
+        })
+        .collect();
+    let batcher = Batcher::new(text, image, device);
+    let targets: Vec<&[f32]> = examples.iter().map(|e| e.target.as_slice()).collect();
+    (batcher.batch(&items), batcher.stack(&targets))
+}
 
-    let text_cached = examples[0].text_cached.is_some().then(|| {
-        stack(examples.iter().map(|e| e.text_cached.as_ref().expect("cached for every example").as_slice()).collect())
-    });
-    let image_cached = examples[0].image_cached.is_some().then(|| {
-        stack(examples.iter().map(|e| e.image_cached.as_ref().expect("cached for every example").as_slice()).collect())
-    });
-    let text = match (&text_cached, text) {
-        (None, Some(pre)) => {
-            let sequences: Vec<Vec<u32>> =
-                examples.iter().map(|e| e.tokens.clone().expect("tokenised for text models")).collect();
-            Some(pre.to_input(&sequences, device))
-        }
-        _ => None,
+/// The raw inputs of `examples` (tokens, and posters decoded now where they were not up front),
+/// ignoring cached outputs: what frozen parts read to fill the feature cache.
+pub fn raw_batch(
+    examples: &[&Example],
+    text: Option<&TextPreprocessor>,
+    image: Option<&ImagePreprocessing>,
+    device: &Device,
+) -> Result<Batch> {
+    let posters: Vec<Vec<f32>> = match image {
+        Some(pre) => examples.iter().map(|e| poster_chw(e, pre)).collect::<Result<_>>()?,
+        None => Vec::new(),
     };
-    let images = match (&image_cached, image) {
-        (None, Some(pre)) => {
-            let chw: Vec<Vec<f32>> = examples
-                .iter()
-                .map(|e| {
-                    let poster = e.poster.as_ref().expect("decoded for image models");
-                    match rng.as_deref_mut() {
-                        Some(rng) => pre.to_chw(&augment(poster, rng)),
-                        None => pre.to_chw(poster),
-                    }
-                })
-                .collect();
-            Some(images_to_tensor(&chw, pre, device))
-        }
-        _ => None,
-    };
-    debug_assert_eq!(targets.dims()[1], genres);
-    (Batch { text, images, text_cached, image_cached }, targets)
+    let items: Vec<BatchItem> = examples
+        .iter()
+        .enumerate()
+        .map(|(i, e)| BatchItem {
+            tokens: e.tokens.as_deref().filter(|_| text.is_some()),
+            poster: posters.get(i).map(|p| p.as_slice().into()),
+            ..BatchItem::default()
+        })
+        .collect();
+    Ok(Batcher::new(text, image, device).batch(&items))
 }
 
 #[cfg(test)]

@@ -11,10 +11,11 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use burn::tensor::Tensor;
 use model_core::bundle::sha256_hex;
+use model_core::models::registry::cache_dir;
 
 use super::examples::{Example, SplitExamples};
 use super::progress;
-use crate::paths::{cache_dir, write_atomic};
+use model_core::files::write_atomic;
 
 const MAGIC: &[u8; 4] = b"MQF1";
 
@@ -99,7 +100,7 @@ fn write(path: &std::path::Path, map: &FeatureMap) -> Result<()> {
             bytes.write_all(&v.to_le_bytes())?;
         }
     }
-    write_atomic(path, &bytes)
+    Ok(write_atomic(path, &bytes)?)
 }
 
 fn read(path: &std::path::Path) -> Result<FeatureMap> {

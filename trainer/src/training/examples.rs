@@ -162,16 +162,7 @@ pub fn batch(
             .collect(),
         _ => Vec::new(),
     };
-    let items: Vec<BatchItem> = examples
-        .iter()
-        .enumerate()
-        .map(|(i, e)| BatchItem {
-            tokens: e.tokens.as_deref().filter(|_| text.is_some()),
-            poster: posters.get(i).map(|p| p.as_slice().into()),
-            text_cached: e.text_cached.as_deref().map(Vec::as_slice),
-            image_cached: e.image_cached.as_deref().map(Vec::as_slice),
-        })
-        .collect();
+    let items = batch_items(examples, text.is_some(), &posters, true);
     let batcher = Batcher::new(text, image, device);
     let targets: Vec<&[f32]> = examples.iter().map(|e| e.target.as_slice()).collect();
     (batcher.batch(&items), batcher.stack(&targets))
@@ -189,16 +180,29 @@ pub fn raw_batch(
         Some(pre) => examples.iter().map(|e| poster_chw(e, pre)).collect::<Result<_>>()?,
         None => Vec::new(),
     };
-    let items: Vec<BatchItem> = examples
+    let items = batch_items(examples, text.is_some(), &posters, false);
+    Ok(Batcher::new(text, image, device).batch(&items))
+}
+
+/// The batcher's view of `examples`: their tokens where plots are read, their CHW `posters` (one
+/// per example, or none), and their cached outputs where `cached` is set.
+fn batch_items<'a>(
+    examples: &[&'a Example],
+    read_plots: bool,
+    posters: &'a [Vec<f32>],
+    cached: bool,
+) -> Vec<BatchItem<'a>> {
+    let cached_row = |row: &'a Option<Arc<Vec<f32>>>| row.as_deref().map(Vec::as_slice).filter(|_| cached);
+    examples
         .iter()
         .enumerate()
         .map(|(i, e)| BatchItem {
-            tokens: e.tokens.as_deref().filter(|_| text.is_some()),
+            tokens: e.tokens.as_deref().filter(|_| read_plots),
             poster: posters.get(i).map(|p| p.as_slice().into()),
-            ..BatchItem::default()
+            text_cached: cached_row(&e.text_cached),
+            image_cached: cached_row(&e.image_cached),
         })
-        .collect();
-    Ok(Batcher::new(text, image, device).batch(&items))
+        .collect()
 }
 
 #[cfg(test)]

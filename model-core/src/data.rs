@@ -338,6 +338,7 @@ fn load_csv(root: &Path, strict: bool) -> Result<Dataset> {
 
     let mut movies = Vec::new();
     let mut bad_rows = Vec::new();
+    let mut first_line: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut record = csv::ByteRecord::new();
     loop {
         let line = reader.position().line() as usize;
@@ -352,7 +353,15 @@ fn load_csv(root: &Path, strict: bool) -> Result<Dataset> {
         }
         let line = record.position().map_or(line, |p| p.line() as usize);
         match parse_csv_row(root, &record, &indices, header.len()) {
-            Ok(movie) => movies.push(movie),
+            Ok(movie) if let Some(first) = first_line.get(&movie.id) => {
+                let reason = format!("duplicate id (first at movies.csv:{first})");
+                let bad = BadRow { location: format!("movies.csv:{line}"), id: Some(movie.id), reason };
+                keep_bad_row(root, strict, &mut bad_rows, bad)?;
+            }
+            Ok(movie) => {
+                first_line.insert(movie.id.clone(), line);
+                movies.push(movie)
+            }
             Err((id, reason)) => {
                 let bad = BadRow { location: format!("movies.csv:{line}"), id, reason };
                 keep_bad_row(root, strict, &mut bad_rows, bad)?;
@@ -415,6 +424,14 @@ fn parse_csv_row(
     }
     if poster.is_empty() {
         return Err((id_for_error, "empty poster path".into()));
+    }
+    // A poster is a file inside the data folder: an absolute path or a `..` would let a CSV
+    // from anywhere read any file the user can.
+    if !Path::new(&poster)
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
+    {
+        return Err((id_for_error, format!("poster path '{poster}' leaves the data folder")));
     }
     Ok(Movie { id, title, year, overview, genres, poster: root.join(poster) })
 }
@@ -631,6 +648,10 @@ mod tests {
         body.extend_from_slice(b"tt5,Missing,2003,Plot,Horror,posters/none.jpg\n");
         body.extend_from_slice(b"tt6,Short,2003\n");
         body.extend_from_slice(b"tt7,Fine,,Another plot,Horror,posters/c.png\n");
+        body.extend_from_slice(b"tt7,Again,,Same id,Horror,posters/c.png\n");
+        body.extend_from_slice(b"tt8,Escape,,Plot,Horror,../../etc/passwd\n");
+        body.extend_from_slice(b"tt9,Absolute,,Plot,Horror,/etc/passwd\n");
+        body.extend_from_slice(b"tt10,Quote,,\"Unclosed plot,Horror,posters/c.png\n");
         write_csv(dir.path(), &body);
 
         let options = LoadOptions { strict: false, posters: PosterCheck::Decode };
@@ -641,12 +662,16 @@ mod tests {
         assert_eq!(data.movies[0].genres, ["Drama", "Comedy"]);
         assert_eq!(data.movies[1].year, None);
         let reasons: Vec<String> = data.bad_rows.iter().map(|b| b.to_string()).collect();
-        assert_eq!(reasons.len(), 5, "{reasons:#?}");
+        assert_eq!(reasons.len(), 9, "{reasons:#?}");
+        assert!(reasons[3].starts_with("movies.csv:9 (tt7): duplicate id (first at movies.csv:8)"), "{}", reasons[3]);
+        assert!(reasons[4].contains("(tt8): poster path '../../etc/passwd' leaves the data folder"), "{}", reasons[4]);
+        assert!(reasons[5].contains("(tt9): poster path '/etc/passwd' leaves the data folder"), "{}", reasons[5]);
+        assert!(reasons[6].starts_with("movies.csv:12"), "an unclosed quote is one bad row: {}", reasons[6]);
         assert!(reasons[0].starts_with("movies.csv:3 (tt2): empty overview"), "{}", reasons[0]);
         assert!(reasons[1].starts_with("movies.csv:4 (tt3): column 'title' is not valid UTF-8"));
         assert!(reasons[2].starts_with("movies.csv:7: has 3 fields"), "{}", reasons[2]);
-        assert!(reasons[3].contains("(tt4): corrupt poster"), "{}", reasons[3]);
-        assert!(reasons[4].contains("(tt5): poster") && reasons[4].contains("missing"));
+        assert!(reasons[7].contains("(tt4): corrupt poster"), "{}", reasons[7]);
+        assert!(reasons[8].contains("(tt5): poster") && reasons[8].contains("missing"));
 
         let strict = Dataset::load(dir.path(), LoadOptions { strict: true, ..options });
         let message = strict.unwrap_err().to_string();

@@ -14,12 +14,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Replaces the folder `dir` with one that `fill` writes into a fresh sibling folder: the
 /// sibling is renamed into place only once `fill` succeeds, so `dir` holds the previous complete
-/// folder or the new one, never a mix, and a failed `fill` leaves the previous one as it was.
+/// folder or the new one, never a mix, and a failed `fill` (a full disk) leaves the previous one
+/// as it was. A kill between the two renames leaves the previous folder as `dir.old`, which
+/// [`recover_dir`] puts back.
 pub fn replace_dir<E: From<Error>>(dir: &Path, fill: impl FnOnce(&Path) -> Result<(), E>) -> Result<(), E> {
     let staging = sibling(dir, ".partial");
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
-    fill(&staging)?;
+    if let Err(error) = fill(&staging) {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(error);
+    }
     let old = sibling(dir, ".old");
     let _ = std::fs::remove_dir_all(&old);
     if dir.exists() {
@@ -27,6 +32,16 @@ pub fn replace_dir<E: From<Error>>(dir: &Path, fill: impl FnOnce(&Path) -> Resul
     }
     std::fs::rename(&staging, dir).map_err(|e| Error::io(dir, e))?;
     let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+/// Puts back the previous folder that a [`replace_dir`] killed between its two renames left
+/// aside, so `dir` is complete again.
+pub fn recover_dir(dir: &Path) -> Result<()> {
+    let old = sibling(dir, ".old");
+    if !dir.exists() && old.is_dir() {
+        std::fs::rename(&old, dir).map_err(|e| Error::io(dir, e))?;
+    }
     Ok(())
 }
 
@@ -51,6 +66,11 @@ mod tests {
             Err(Error::Config { name: "test".into(), reason: "disk full".into() })
         });
         assert!(failed.is_err());
+        assert_eq!(std::fs::read(dir.join("a")).unwrap(), b"one");
+        assert!(!tmp.path().join("bundle.partial").exists(), "a failed fill leaves nothing behind");
+        // A kill between the renames: the previous folder is put back.
+        std::fs::rename(&dir, tmp.path().join("bundle.old")).unwrap();
+        recover_dir(&dir).unwrap();
         assert_eq!(std::fs::read(dir.join("a")).unwrap(), b"one");
         replace_dir::<Error>(&dir, |staging| write_atomic(&staging.join("b"), b"three")).unwrap();
         assert!(!dir.join("a").exists() && dir.join("b").is_file(), "the new folder replaces the old one whole");

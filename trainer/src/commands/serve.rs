@@ -61,7 +61,9 @@ impl Site {
         if file.is_dir() {
             file = file.join("index.html");
         }
-        file.is_file().then_some(file)
+        // A link inside the site may point anywhere: what is served must really lie inside.
+        let (real, real_root) = (file.canonicalize().ok()?, root.canonicalize().ok()?);
+        (real.starts_with(&real_root) && real.is_file()).then_some(file)
     }
 }
 
@@ -245,6 +247,19 @@ mod tests {
         assert_eq!(site.resolve("/models/default/./../../secret.txt"), None);
         assert_eq!(site.resolve("/a%2F..%2F..%2Fsecret.txt"), None);
         assert_eq!(site.resolve("/missing.js"), None);
+        assert_eq!(site.resolve("/etc/passwd"), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_out_of_the_site_are_not_followed() {
+        let (dir, site) = site();
+        std::os::unix::fs::symlink(dir.path().join("secret.txt"), site.www.join("leak.txt")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), site.www.join("up")).unwrap();
+        std::os::unix::fs::symlink(site.www.join("index.html"), site.www.join("home.html")).unwrap();
+        assert_eq!(site.resolve("/leak.txt"), None);
+        assert_eq!(site.resolve("/up/secret.txt"), None);
+        assert!(site.resolve("/home.html").is_some(), "a link that stays inside is served");
     }
 
     #[test]

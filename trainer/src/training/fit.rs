@@ -205,6 +205,9 @@ pub fn fit(mut model: Classifier, inputs: FitInputs<'_>, options: &FitOptions, r
         history: Vec::new(),
     };
     let mut best = model.valid();
+    if resume {
+        model_core::files::recover_dir(&checkpoint)?;
+    }
     if resume && checkpoint.join("state.json").is_file() {
         let bytes = std::fs::read(checkpoint.join("state.json"))?;
         state = serde_json::from_slice(&bytes).context("reading checkpoint/state.json")?;

@@ -97,6 +97,9 @@ fn posters_and_plots_through_the_cli() {
     assert!(stderr.contains("/no/such/poster.jpg"), "{stderr}");
 }
 
+/// A change that spoils a bundle folder.
+type Spoil = Box<dyn FnOnce(&Path)>;
+
 /// Copies the default bundle into `dir` and lets `spoil` change it.
 fn spoiled_bundle(dir: &Path, spoil: impl FnOnce(&Path)) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
@@ -129,7 +132,7 @@ fn spoiled_bundles_are_refused_with_the_part_at_fault() {
         let bytes = std::fs::read(dir.join(weights)).unwrap();
         std::fs::write(dir.join(weights), &bytes[..bytes.len() / 3]).unwrap();
     };
-    let cases: Vec<(&str, Box<dyn FnOnce(&Path)>, &[&str])> = vec![
+    let cases: Vec<(&str, Spoil, &[&str])> = vec![
         ("checksum", Box::new(flip_a_byte), &["model.safetensors", "sha256", "does not match"]),
         ("truncated", Box::new(truncate), &["model.safetensors", "truncated"]),
         (

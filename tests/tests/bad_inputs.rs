@@ -122,13 +122,13 @@ fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
 fn spoiled_bundles_are_refused_with_the_part_at_fault() {
     let tmp = tempfile::tempdir().unwrap();
     let weights = "model.safetensors";
-    let flip_a_byte = |dir: &Path| {
+    let flip_a_byte = move |dir: &Path| {
         let mut bytes = std::fs::read(dir.join(weights)).unwrap();
         let middle = bytes.len() / 2;
         bytes[middle] ^= 0x55;
         std::fs::write(dir.join(weights), bytes).unwrap();
     };
-    let truncate = |dir: &Path| {
+    let truncate = move |dir: &Path| {
         let bytes = std::fs::read(dir.join(weights)).unwrap();
         std::fs::write(dir.join(weights), &bytes[..bytes.len() / 3]).unwrap();
     };

@@ -2,8 +2,12 @@
 //! the MIME types browsers insist on (`application/wasm`), the page's Content-Security-Policy,
 //! and CORS so that other sites can embed the widget.
 
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use model_core::bundle::Bundle;
@@ -139,77 +143,127 @@ pub fn run(args: ServeArgs) -> Result<()> {
     );
     let site = Arc::new(Site { www, bundle });
     let address = format!("{}:{}", args.host, args.port);
-    let server =
-        Arc::new(tiny_http::Server::http(&address).map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?);
+    let listener = TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
     // With --port 0 the system picks a free port: say which.
-    let bound = server.server_addr().to_ip().map(|a| a.to_string()).unwrap_or(address);
+    let bound = listener.local_addr().map(|a| a.to_string()).unwrap_or(address);
     eprintln!("open http://{bound}/  (Ctrl-C stops)");
-    let workers: Vec<_> = (0..4)
-        .map(|_| {
-            let (server, site) = (Arc::clone(&server), Arc::clone(&site));
-            std::thread::spawn(move || {
-                for request in server.incoming_requests() {
-                    answer(&site, request);
+    let open = Arc::new(AtomicUsize::new(0));
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        // Each connection has a thread, up to a bound: past it, new ones are turned away at once
+        // instead of piling up threads and memory.
+        if open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+            open.fetch_sub(1, Ordering::SeqCst);
+            let _ = stream.write_all(&plain_response(503, "busy: too many connections"));
+            continue;
+        }
+        let (site, still_open) = (Arc::clone(&site), Arc::clone(&open));
+        let spawned = std::thread::Builder::new().stack_size(256 * 1024).spawn(move || {
+            if let Err(error) = answer(&site, stream) {
+                // A visitor closing the tab mid-download is not the server's problem.
+                if !matches!(error.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) {
+                    eprintln!("warning: answering a request: {error}");
                 }
-            })
-        })
-        .collect();
-    for worker in workers {
-        let _ = worker.join();
+            }
+            still_open.fetch_sub(1, Ordering::SeqCst);
+        });
+        if spawned.is_err() {
+            open.fetch_sub(1, Ordering::SeqCst);
+        }
     }
     Ok(())
 }
 
-fn header(name: &str, value: &str) -> tiny_http::Header {
-    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("ASCII header")
+/// Connections answered at once; more are refused with 503.
+const MAX_CONNECTIONS: usize = 256;
+/// The longest request head (request line and headers) read; longer ones get 431.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// How long a client may take to send its request head, and to take each write of the answer.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Answers one request on `stream` (GET and HEAD of static files), then closes it.
+fn answer(site: &Site, mut stream: TcpStream) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+    let head = match read_head(&mut stream) {
+        Ok(head) => head,
+        Err(HeadError::TooLarge) => return stream.write_all(&plain_response(431, "request head too large")),
+        Err(HeadError::Malformed) => return stream.write_all(&plain_response(400, "bad request")),
+        // A client that went silent or away: nothing to answer.
+        Err(HeadError::Gone) => return Ok(()),
+    };
+    let mut parts = head.lines().next().unwrap_or("").split(' ');
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if method != "GET" && method != "HEAD" {
+        return stream.write_all(&plain_response(405, "only GET and HEAD"));
+    }
+    let Some((path, mut file)) = site.resolve(target).and_then(|p| std::fs::File::open(&p).ok().map(|f| (p, f))) else {
+        return stream.write_all(&plain_response(404, &format!("404: {target} is not here")));
+    };
+    let length = file.metadata()?.len();
+    let mut response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {length}\r\n{COMMON_HEADERS}",
+        mime_type(&path)
+    );
+    if path.extension().is_some_and(|e| e == "html") {
+        response.push_str(&format!("Content-Security-Policy: {CONTENT_SECURITY_POLICY}\r\n"));
+    }
+    response.push_str("\r\n");
+    stream.write_all(response.as_bytes())?;
+    if method == "GET" {
+        std::io::copy(&mut file, &mut stream)?;
+    }
+    stream.flush()
 }
 
-fn answer(site: &Site, request: tiny_http::Request) {
-    use tiny_http::{Method, Response};
-    let common = [
-        header("Access-Control-Allow-Origin", "*"),
-        header("Cache-Control", "no-cache"),
-        header("X-Content-Type-Options", "nosniff"),
-    ];
-    let is_head = *request.method() == Method::Head;
-    if !matches!(request.method(), Method::Get | Method::Head) {
-        let mut response = Response::from_string("only GET and HEAD").with_status_code(405);
-        common.into_iter().for_each(|h| response.add_header(h));
-        let _ = request.respond(response);
-        return;
-    }
-    let file = site.resolve(request.url()).and_then(|path| std::fs::File::open(&path).ok().map(|f| (path, f)));
-    let result = match file {
-        Some((path, file)) => {
-            let mut response = Response::from_file(file).with_header(header("Content-Type", mime_type(&path)));
-            common.into_iter().for_each(|h| response.add_header(h));
-            if path.extension().is_some_and(|e| e == "html") {
-                response.add_header(header("Content-Security-Policy", CONTENT_SECURITY_POLICY));
-            }
-            if is_head {
-                let length = response.data_length();
-                let mut head = Response::empty(200);
-                response.headers().iter().cloned().for_each(|h| head.add_header(h));
-                if let Some(length) = length {
-                    head.add_header(header("Content-Length", &length.to_string()));
-                }
-                request.respond(head)
-            } else {
-                request.respond(response)
-            }
-        }
-        None => {
-            let mut response = Response::from_string(format!("404: {} is not here", request.url()))
-                .with_status_code(404)
-                .with_header(header("Content-Type", "text/plain; charset=utf-8"));
-            common.into_iter().for_each(|h| response.add_header(h));
-            request.respond(response)
-        }
+/// Headers of every answer.
+const COMMON_HEADERS: &str = "Access-Control-Allow-Origin: *\r\nCache-Control: no-cache\r\n\
+    X-Content-Type-Options: nosniff\r\nConnection: close\r\n";
+
+/// A short plain-text answer with `status`.
+fn plain_response(status: u16, text: &str) -> Vec<u8> {
+    let reason = match status {
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "Error",
     };
-    if let Err(error) = result {
-        // A visitor closing the tab mid-download is not the server's problem.
-        if error.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("warning: answering a request: {error}");
+    format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{COMMON_HEADERS}\r\n{text}",
+        text.len()
+    )
+    .into_bytes()
+}
+
+/// Why a request head could not be read.
+#[derive(Debug)]
+enum HeadError {
+    /// Longer than [`MAX_HEAD_BYTES`].
+    TooLarge,
+    /// Not ASCII text.
+    Malformed,
+    /// The client went away or stayed silent past the timeout.
+    Gone,
+}
+
+/// Reads a request head up to its blank line, at most [`MAX_HEAD_BYTES`].
+fn read_head(stream: &mut impl Read) -> Result<String, HeadError> {
+    let mut head = Vec::with_capacity(1024);
+    let mut buffer = [0u8; 1024];
+    loop {
+        let read = stream.read(&mut buffer).map_err(|_| HeadError::Gone)?;
+        if read == 0 {
+            return Err(HeadError::Gone);
+        }
+        head.extend_from_slice(&buffer[..read]);
+        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n").filter(|&end| end <= MAX_HEAD_BYTES) {
+            head.truncate(end);
+            return String::from_utf8(head).ok().filter(|h| h.is_ascii()).ok_or(HeadError::Malformed);
+        }
+        if head.len() > MAX_HEAD_BYTES {
+            return Err(HeadError::TooLarge);
         }
     }
 }
@@ -260,6 +314,16 @@ mod tests {
         assert_eq!(site.resolve("/leak.txt"), None);
         assert_eq!(site.resolve("/up/secret.txt"), None);
         assert!(site.resolve("/home.html").is_some(), "a link that stays inside is served");
+    }
+
+    #[test]
+    fn request_heads_are_bounded() {
+        let head = read_head(&mut &b"GET / HTTP/1.1\r\nHost: x\r\n\r\nbody"[..]).unwrap();
+        assert_eq!(head, "GET / HTTP/1.1\r\nHost: x");
+        let huge = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD_BYTES));
+        assert!(matches!(read_head(&mut huge.as_bytes()), Err(HeadError::TooLarge)));
+        assert!(matches!(read_head(&mut &b"GET / HTTP/1.1\r\n"[..]), Err(HeadError::Gone)));
+        assert!(matches!(read_head(&mut &b"GET /\xff HTTP/1.1\r\n\r\n"[..]), Err(HeadError::Malformed)));
     }
 
     #[test]

@@ -127,7 +127,51 @@ try {
   report.badInputs.emptyForm = await classify(page, "#classifier", { poster: null, plot: "   " });
   report.badInputs.hugeImage = await classify(page, "#classifier", { poster: bad.hugeImage, plot: "" });
   report.badInputs.corruptImage = await classify(page, "#classifier", { poster: bad.corruptImage, plot: "" });
+  // The bad-input corpus (tests/corpus/images): an error or bars for each, never a dead widget.
+  report.badInputs.corpus = [];
+  for (const poster of config.corpus) {
+    const outcome = await classify(page, "#classifier", { poster, plot: "" });
+    report.badInputs.corpus.push({ file: poster.split("/").pop(), error: outcome.error ?? null, genres: outcome.genres?.length ?? 0 });
+  }
   report.badInputs.afterwards = await classify(page, "#classifier", config.movies[0]);
+  // Memory over 100 classifications, and a dispose that frees the model: the CPU package's wasm
+  // memory (it only grows, never shrinks) and the JS heap, measured around the loop, then after
+  // a dispose and a second load, which must fit in the memory the first one freed.
+  const movie = { plot: config.movies[0].plot, poster: [...readFileSync(config.movies[0].poster)] };
+  report.memory = await page.evaluate(async (movie) => {
+    const { Marquee } = await import("./pkg/marquee.js");
+    const load = () => Marquee.load("models/default/", { backend: "cpu" });
+    const poster = new Uint8Array(movie.poster);
+    let classifier = await load();
+    const exports = await (await import(`./pkg/${classifier.package}/marquee_web.js`)).default();
+    const wasm = () => exports.memory.buffer.byteLength / 1e6;
+    const heap = () => performance.memory.usedJSHeapSize / 1e6;
+    for (let i = 0; i < 5; i++) await classifier.classify(poster, movie.plot);
+    const before = { wasm: wasm(), heap: heap() };
+    for (let i = 0; i < 100; i++) await classifier.classify(poster, movie.plot);
+    const after = { wasm: wasm(), heap: heap() };
+    classifier.dispose();
+    classifier = await load();
+    await classifier.classify(poster, movie.plot);
+    const reloaded = { wasm: wasm(), heap: heap() };
+    classifier.dispose();
+    return { before, after, reloaded, classifications: 100 };
+  }, movie);
+  // A bundle that is slow to arrive (2 s before each part) still loads, and classifies.
+  await page.route("**/slow-bundle/**", async (route) => {
+    const name = new URL(route.request().url()).pathname.split("/").pop();
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const real = await route.fetch({ url: new URL(`models/default/${name}`, config.baseUrl).href });
+    await route.fulfill({ response: real });
+  });
+  await page.evaluate(() => {
+    const w = document.createElement("marquee-classifier");
+    w.id = "slow";
+    w.setAttribute("model", "slow-bundle/");
+    document.body.append(w);
+  });
+  report.badInputs.slowBundle = await ready(page, "#slow");
+  report.badInputs.slowBundleClassified = await classify(page, "#slow", config.movies[1]);
   await page.evaluate(() => {
     const w = document.createElement("marquee-classifier");
     w.id = "missing";

@@ -13,6 +13,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use model_core::preprocess::image::decode_image;
 use tests::{marquee_bin, marquee_ok, predicted_probabilities};
 
 fn repo() -> PathBuf {
@@ -57,6 +58,17 @@ impl Drop for Server {
 }
 
 /// The first `count` sample movies the page offers (test-split movies).
+fn corpus_dir() -> PathBuf {
+    tests::manifest_dir().join("corpus/images")
+}
+
+/// The bad-input corpus's posters, for the widget.
+fn corpus_posters() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus_dir()).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files
+}
+
 fn sample_movies(count: usize) -> Vec<serde_json::Value> {
     let samples: Vec<serde_json::Value> = serde_json::from_slice(
         &std::fs::read(repo().join("www/samples/samples.json")).expect("www/samples/samples.json"),
@@ -152,6 +164,7 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
         "screenshots": screenshots,
         "full": full,
         "badInputs": {"notAnImage": not_an_image, "hugeImage": huge, "corruptImage": corrupt},
+        "corpus": corpus_posters(),
     });
     let stdout = run_node("drive.mjs", &config);
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("drive.mjs prints JSON");
@@ -230,6 +243,25 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
     assert!(message("missingBundle").contains("HTTP 404"), "{}", message("missingBundle"));
     let truncated = bad["truncatedBundle"]["error"].as_str().expect("a truncated bundle is refused");
     assert!(truncated.contains("model.safetensors") && truncated.contains("truncated"), "{truncated}");
+    // The bad-input corpus: the widget refuses what the library refuses, shows bars for the rest.
+    let corpus = bad["corpus"].as_array().expect("the corpus was tried");
+    assert_eq!(corpus.len(), corpus_posters().len());
+    for outcome in corpus {
+        let file = outcome["file"].as_str().unwrap();
+        let refused = !outcome["error"].is_null();
+        let should_refuse = decode_image(&std::fs::read(corpus_dir().join(file)).unwrap(), file).is_err();
+        assert_eq!(refused, should_refuse, "{file}: {outcome}");
+        assert!(refused || outcome["genres"] == 20, "{file}: {outcome}");
+    }
+    assert!(bad["slowBundle"]["error"].is_null(), "a slow bundle loads: {}", bad["slowBundle"]);
+    assert_eq!(bad["slowBundleClassified"]["genres"].as_array().map(Vec::len), Some(20));
+    // Memory stays flat over 100 classifications, and a disposed model's memory is reused.
+    let memory = &report["memory"];
+    let mb = |when: &str, what: &str| memory[when][what].as_f64().unwrap();
+    println!("browser memory (MB), 100 classifications then dispose and reload: {memory}");
+    assert!(mb("after", "wasm") <= mb("before", "wasm") + 16.0, "wasm memory grew: {memory}");
+    assert!(mb("after", "heap") <= mb("before", "heap") + 16.0, "JS heap grew: {memory}");
+    assert!(mb("reloaded", "wasm") <= mb("after", "wasm") + 16.0, "a dispose freed nothing: {memory}");
 
     // The widget in a plain page, under the CSP.
     let embed = &report["embed"];

@@ -133,6 +133,12 @@ try {
     const outcome = await classify(page, "#classifier", { poster, plot: "" });
     report.badInputs.corpus.push({ file: poster.split("/").pop(), error: outcome.error ?? null, genres: outcome.genres?.length ?? 0 });
   }
+  // Plots of emoji only, and of over a megabyte: bars, as from `marquee predict`.
+  report.badInputs.plots = [];
+  for (const plot of ["🎬🔥💀👻🚀🤖", "A detective hunts a killer through the rain. ".repeat(1 << 15)]) {
+    const outcome = await classify(page, "#classifier", { poster: null, plot });
+    report.badInputs.plots.push({ length: plot.length, error: outcome.error ?? null, genres: outcome.genres?.length ?? 0 });
+  }
   report.badInputs.afterwards = await classify(page, "#classifier", config.movies[0]);
   // Memory over 100 classifications, and a dispose that frees the model: the CPU package's wasm
   // memory (it only grows, never shrinks) and the JS heap, measured around the loop, then after

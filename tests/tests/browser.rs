@@ -253,6 +253,9 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
         assert_eq!(refused, should_refuse, "{file}: {outcome}");
         assert!(refused || outcome["genres"] == 20, "{file}: {outcome}");
     }
+    for plot in bad["plots"].as_array().expect("the odd plots were tried") {
+        assert!(plot["error"].is_null() && plot["genres"] == 20, "{plot}");
+    }
     assert!(bad["slowBundle"]["error"].is_null(), "a slow bundle loads: {}", bad["slowBundle"]);
     assert_eq!(bad["slowBundleClassified"]["genres"].as_array().map(Vec::len), Some(20));
     // Memory stays flat over 100 classifications, and a disposed model's memory is reused.

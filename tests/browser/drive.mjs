@@ -41,6 +41,20 @@ async function ready(page, selector) {
   }, selector);
 }
 
+/** Adds a widget `id` for the bundle at `model` to the page; returns what it says once loaded. */
+async function addWidget(page, id, model) {
+  await page.evaluate(
+    ({ id, model }) => {
+      const w = document.createElement("marquee-classifier");
+      w.id = id;
+      w.setAttribute("model", model);
+      document.body.append(w);
+    },
+    { id, model },
+  );
+  return ready(page, `#${id}`);
+}
+
 /** Fills the widget's form and presses Classify; returns the shown bars or the shown error. */
 async function classify(page, selector, { poster, plot }) {
   const widget = page.locator(selector);
@@ -170,21 +184,9 @@ try {
     const real = await route.fetch({ url: new URL(`models/default/${name}`, config.baseUrl).href });
     await route.fulfill({ response: real });
   });
-  await page.evaluate(() => {
-    const w = document.createElement("marquee-classifier");
-    w.id = "slow";
-    w.setAttribute("model", "slow-bundle/");
-    document.body.append(w);
-  });
-  report.badInputs.slowBundle = await ready(page, "#slow");
+  report.badInputs.slowBundle = await addWidget(page, "slow", "slow-bundle/");
   report.badInputs.slowBundleClassified = await classify(page, "#slow", config.movies[1]);
-  await page.evaluate(() => {
-    const w = document.createElement("marquee-classifier");
-    w.id = "missing";
-    w.setAttribute("model", "no-such-bundle/");
-    document.body.append(w);
-  });
-  report.badInputs.missingBundle = await ready(page, "#missing");
+  report.badInputs.missingBundle = await addWidget(page, "missing", "no-such-bundle/");
   // A bundle whose weights arrive cut in half (the manifest is the real one).
   await page.route("**/truncated-bundle/**", async (route) => {
     const name = new URL(route.request().url()).pathname.split("/").pop();

@@ -384,12 +384,15 @@ pub(crate) fn check_applied(result: &ApplyResult, scope: &[&str], file: &str) ->
         .filter(|path| scope.is_empty() || scope.iter().any(|prefix| path.starts_with(prefix)))
         .collect();
     let scope = if scope.is_empty() { "the model".to_string() } else { scope.join(", ") };
+    if result.applied.is_empty() {
+        return Err(fail(format!(
+            "holds none of the {} tensor(s) of {scope}: it is not weights for this model (nothing in it was run)",
+            missing.len()
+        )));
+    }
     if !missing.is_empty() {
         let names: Vec<&str> = missing.iter().take(5).copied().collect();
         return Err(fail(format!("{} tensor(s) of {scope} missing, e.g. {}", missing.len(), names.join(", "))));
-    }
-    if result.applied.is_empty() {
-        return Err(fail(format!("no tensor matched {scope}")));
     }
     Ok(())
 }

@@ -98,12 +98,17 @@ async function resolvePackage(backend, cpuPackage) {
   return { ...chosen, name: cpuPackage };
 }
 
-/** Starts `chosen`'s package; a relaxed-SIMD package that is not there (not built) gives way to
- * the plain CPU one. */
-async function startChosen(chosen) {
+/** Starts `chosen`'s package for `backend`; a package that is not there (not built yet, as
+ * while the demo builds the WebGPU one) gives way: WebGPU to the CPU where the backend is "auto",
+ * relaxed SIMD to plain SIMD128. */
+async function startChosen(chosen, backend) {
   try {
     return { chosen, pkg: await start(chosen.name) };
   } catch (error) {
+    if (chosen.name === "webgpu" && backend === "auto") {
+      const reason = `the WebGPU package did not start (${error?.message ?? error})`;
+      return startChosen({ name: fastestCpuPackage(), reason }, "cpu");
+    }
     if (chosen.name !== "cpu-relaxed") throw error;
     const plain = { ...chosen, name: "cpu" };
     return { chosen: plain, pkg: await start("cpu") };
@@ -129,7 +134,7 @@ export class Marquee {
    * of a load; resolves to its name ("cpu-relaxed", "cpu" or "webgpu"). `cpuPackage` picks the
    * CPU package instead of the browser check. */
   static async start(backend = "auto", cpuPackage = undefined) {
-    const { chosen } = await startChosen(await resolvePackage(backend, cpuPackage));
+    const { chosen } = await startChosen(await resolvePackage(backend, cpuPackage), backend);
     return chosen.name;
   }
 
@@ -138,7 +143,7 @@ export class Marquee {
    * "cpu-relaxed": which CPU package to run, instead of the fastest the browser compiles). */
   static async load(url, options = {}) {
     const backend = options?.backend ?? "auto";
-    const { chosen, pkg } = await startChosen(await resolvePackage(backend, options?.cpuPackage));
+    const { chosen, pkg } = await startChosen(await resolvePackage(backend, options?.cpuPackage), backend);
     const onCpu = chosen.name !== "webgpu";
     const inner = await pkg.Marquee.load(url, { ...options, backend: onCpu ? "cpu" : backend });
     return new Marquee(inner, chosen.reason, chosen.name);

@@ -98,6 +98,15 @@ try {
   if (state.error) throw new Error(`the page's model did not load: ${state.error}`);
   Object.assign(report, { backend: state.backend, package: state.package, fallbackReason: state.fallbackReason, firstLoadFromCache: state.fromCache, name: state.name });
   report.samplesShown = await page.locator("#samples li").count();
+  if (config.webgpu) {
+    // The WebGPU package not there (yet: the demo builds it while the page is served): the CPU
+    // package answers, and the page says why.
+    const blocked = await context.newPage();
+    await blocked.route("**/pkg/webgpu/**", (route) => route.fulfill({ status: 404, body: "not built yet" }));
+    await blocked.goto(config.baseUrl);
+    report.webgpuPackageMissing = await ready(blocked, "#classifier");
+    await blocked.close();
+  }
   if (config.screenshots) await page.screenshot({ path: join(config.screenshots, `page-before-${state.backend}.png`), fullPage: true });
 
   for (const movie of config.movies) {

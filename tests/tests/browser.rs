@@ -183,6 +183,12 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
     assert_eq!(report["package"], package, "the wasm package matches the backend");
     let requests: Vec<&str> = report["packageRequests"].as_array().unwrap().iter().filter_map(|r| r.as_str()).collect();
     assert!(requests.iter().any(|r| r.ends_with(&format!("pkg/{package}/marquee_web_bg.wasm"))), "{requests:?}");
+    if webgpu {
+        let missing = &report["webgpuPackageMissing"];
+        assert_eq!((&missing["backend"], &missing["package"]), (&"cpu".into(), &"cpu-relaxed".into()), "{missing}");
+        let reason = missing["fallbackReason"].as_str().unwrap_or_default();
+        assert!(reason.contains("the WebGPU package did not start"), "{missing}");
+    }
     if !webgpu {
         assert!(report["fallbackReason"].as_str().is_some_and(|r| !r.is_empty()), "the fallback says why");
         assert!(

@@ -218,6 +218,12 @@ pub fn fit(mut model: Classifier, inputs: FitInputs<'_>, options: &FitOptions, r
         let mut best_train = model.clone();
         load_weights(&mut best_train, &checkpoint.join("best.bpk"))?;
         best = best_train.valid();
+        // The checkpoint is the record: a kill after it was saved and before the metrics were
+        // written left them an epoch behind.
+        history::write(&state.history, run)?;
+        if !state.history.is_empty() {
+            super::plots::curves(&state.history, &run.join("curves.png"), name)?;
+        }
         eprintln!(
             "resuming {} after epoch {} (best so far: epoch {})",
             run.display(),

@@ -208,13 +208,15 @@ impl TrainConfig {
     /// The model's recipe with the user's flags applied over it.
     fn fit_options(&self, recipe: Recipe) -> FitOptions {
         FitOptions {
-            epochs: self.epochs.unwrap_or(recipe.epochs),
-            batch_size: self.batch_size.unwrap_or(recipe.batch_size),
-            lr: self.lr.unwrap_or(recipe.lr),
-            weight_decay: self.weight_decay.unwrap_or(recipe.weight_decay),
-            optimizer: self.optimizer.unwrap_or(recipe.optimizer),
-            pos_weight: self.pos_weight.unwrap_or(recipe.pos_weight),
-            patience: self.patience.unwrap_or(recipe.patience),
+            recipe: Recipe {
+                epochs: self.epochs.unwrap_or(recipe.epochs),
+                batch_size: self.batch_size.unwrap_or(recipe.batch_size),
+                lr: self.lr.unwrap_or(recipe.lr),
+                weight_decay: self.weight_decay.unwrap_or(recipe.weight_decay),
+                optimizer: self.optimizer.unwrap_or(recipe.optimizer),
+                pos_weight: self.pos_weight.unwrap_or(recipe.pos_weight),
+                patience: self.patience.unwrap_or(recipe.patience),
+            },
             seed: self.seed,
             augment: self.augment,
             max_batches: self.max_batches,
@@ -517,7 +519,7 @@ mod tests {
         let config =
             TrainConfig::parse_args(&["--model", "bert", "--data", ".", "--out", ".", "--lr", "1e-4"]).unwrap();
         let options = config.fit_options(architecture("bert").unwrap().recipe);
-        assert_eq!((options.lr, options.epochs, options.optimizer), (1e-4, 4, Optimizer::Adamw));
+        assert_eq!((options.recipe.lr, options.recipe.epochs, options.recipe.optimizer), (1e-4, 4, Optimizer::Adamw));
         assert!(TrainConfig::parse_args(&["--model", "gpt", "--data", ".", "--out", "."]).is_err());
     }
 

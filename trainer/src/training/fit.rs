@@ -13,7 +13,7 @@ use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::activation::log_sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 use model_core::metrics::{evaluate, tune_thresholds, MultiLabelReport};
-use model_core::models::registry::Optimizer;
+use model_core::models::registry::{Optimizer, Recipe};
 use model_core::models::Classifier;
 use model_core::ops;
 use model_core::preprocess::image::ImagePreprocessing;
@@ -25,24 +25,11 @@ use super::history::{self, EpochRecord};
 use super::progress;
 use super::rng::Rng;
 
-/// How to train: a model's [`model_core::models::registry::Recipe`] with the user's changes, and
-/// the run's own settings.
+/// How to train: a model's recipe with the user's changes, and the run's own settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FitOptions {
-    /// Maximum number of epochs.
-    pub epochs: usize,
-    /// Movies per batch.
-    pub batch_size: usize,
-    /// Learning rate.
-    pub lr: f64,
-    /// Weight decay.
-    pub weight_decay: f64,
-    /// The optimiser.
-    pub optimizer: Optimizer,
-    /// Weight positives of each genre by sqrt(negatives / positives) in the loss.
-    pub pos_weight: bool,
-    /// Stop after this many epochs without a better validation macro-F1 (0: never).
-    pub patience: usize,
+    /// Optimiser, learning rate, weight decay, positive weights, epochs, patience, batch size.
+    pub recipe: Recipe,
     /// Seed of every random choice (initialisation, shuffling, dropout, augmentation).
     pub seed: u64,
     /// Augment posters (flip, shift) during training.
@@ -108,13 +95,13 @@ pub fn bce_with_logits(logits: Tensor<2>, targets: Tensor<2>, pos_weight: Option
 }
 
 fn optimizer(options: &FitOptions) -> ModuleOptimizer {
-    match options.optimizer {
+    match options.recipe.optimizer {
         Optimizer::Adam => AdamConfig::new()
             .with_weight_decay(
-                (options.weight_decay > 0.0).then(|| WeightDecayConfig::new(options.weight_decay as f32)),
+                (options.recipe.weight_decay > 0.0).then(|| WeightDecayConfig::new(options.recipe.weight_decay as f32)),
             )
             .init(),
-        Optimizer::Adamw => AdamWConfig::new().with_weight_decay(options.weight_decay as f32).init(),
+        Optimizer::Adamw => AdamWConfig::new().with_weight_decay(options.recipe.weight_decay as f32).init(),
     }
 }
 
@@ -232,13 +219,13 @@ pub fn fit(mut model: Classifier, inputs: FitInputs<'_>, options: &FitOptions, r
         );
     }
 
-    let pos_weight = options.pos_weight.then(|| {
+    let pos_weight = options.recipe.pos_weight.then(|| {
         let weights = positive_weights(&examples.train);
         Tensor::<2>::from_data(TensorData::new(weights, [1, genres.len()]), &train_device)
     });
     let mut stale = state.epochs_done.saturating_sub(state.best_epoch);
-    for epoch in state.epochs_done + 1..=options.epochs {
-        if options.patience > 0 && stale >= options.patience {
+    for epoch in state.epochs_done + 1..=options.recipe.epochs {
+        if options.recipe.patience > 0 && stale >= options.recipe.patience {
             eprintln!("early stop: no better validation macro-F1 for {stale} epochs");
             break;
         }
@@ -247,11 +234,11 @@ pub fn fit(mut model: Classifier, inputs: FitInputs<'_>, options: &FitOptions, r
         let mut rng = Rng::new(options.seed, epoch as u64);
         let mut order: Vec<usize> = (0..examples.train.len()).collect();
         rng.shuffle(&mut order);
-        let mut batches: Vec<&[usize]> = order.chunks(options.batch_size.max(1)).collect();
+        let mut batches: Vec<&[usize]> = order.chunks(options.recipe.batch_size.max(1)).collect();
         if options.max_batches > 0 {
             batches.truncate(options.max_batches);
         }
-        let bar = progress::bar(batches.len() as u64, &format!("{name} epoch {epoch}/{}", options.epochs));
+        let bar = progress::bar(batches.len() as u64, &format!("{name} epoch {epoch}/{}", options.recipe.epochs));
         let mut loss_sum = 0.0;
         for indices in &batches {
             let refs: Vec<&Example> = indices.iter().map(|&i| &examples.train[i]).collect();
@@ -261,7 +248,7 @@ pub fn fit(mut model: Classifier, inputs: FitInputs<'_>, options: &FitOptions, r
                 let loss = bce_with_logits(model.forward(&input), targets, pos_weight.clone());
                 let value: f32 = loss.clone().into_scalar();
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
-                model = optim.step(options.lr, model, grads);
+                model = optim.step(options.recipe.lr, model, grads);
                 value
             } else {
                 let (value, grads) = data_parallel_grads(
@@ -274,7 +261,7 @@ pub fn fit(mut model: Classifier, inputs: FitInputs<'_>, options: &FitOptions, r
                     pos_weight.as_ref(),
                     options.augment.then_some(&mut rng),
                 );
-                model = optim.step_multi(options.lr, model, grads);
+                model = optim.step_multi(options.recipe.lr, model, grads);
                 value
             };
             if !value.is_finite() {

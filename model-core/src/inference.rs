@@ -1,12 +1,16 @@
 //! Inference from a bundle: a poster's bytes and a plot in, each genre's probability out. The
 //! native CLI and the browser share this code path.
 
+use std::borrow::Cow;
+
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{BatchItem, Batcher};
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
+use crate::models::blend::{logit, sigmoid};
+use crate::models::lexical::{LexicalModel, SparseTerms};
 use crate::models::{Classifier, GenreClassifier};
 use crate::preprocess::image::ImagePreprocessing;
 use crate::preprocess::TextPreprocessor;
@@ -45,6 +49,8 @@ pub struct Predictor {
     pub text: Option<TextPreprocessor>,
     /// How posters are preprocessed, if the model reads them.
     pub image: Option<ImagePreprocessing>,
+    /// The lexical branch blended with the model's answers, if the bundle has one.
+    pub lexical: Option<LexicalModel>,
     /// The bundle it came from.
     pub bundle: Bundle,
     /// Where it runs.
@@ -58,6 +64,8 @@ pub struct Inputs {
     pub poster: Option<Vec<f32>>,
     /// The plot's token ids.
     pub plot: Option<Vec<u32>>,
+    /// The plot's TF-IDF terms, for a bundle with a lexical branch.
+    pub lexical: Option<SparseTerms>,
 }
 
 impl Predictor {
@@ -66,7 +74,8 @@ impl Predictor {
         let model = bundle.load_model(&device)?;
         let text = bundle.text_preprocessor()?;
         let image = bundle.manifest.image;
-        Ok(Self { model, text, image, bundle, device })
+        let lexical = bundle.load_lexical()?;
+        Ok(Self { model, text, image, lexical, bundle, device })
     }
 
     /// The genres, in output order.
@@ -81,11 +90,13 @@ impl Predictor {
             (Some((bytes, name)), Some(pre)) => Some(pre.apply(bytes, name)?),
             _ => None,
         };
-        let plot = match (plot.map(str::trim).filter(|p| !p.is_empty()), &self.text) {
+        let plot_text = plot.map(str::trim).filter(|p| !p.is_empty());
+        let plot = match (plot_text, &self.text) {
             (Some(text), Some(pre)) => Some(pre.encode(text)?),
             _ => None,
         };
-        let inputs = Inputs { poster, plot };
+        let lexical = plot.as_ref().and(plot_text).and_then(|text| self.lexical_terms(text));
+        let inputs = Inputs { poster, plot, lexical };
         self.route(&inputs)?;
         Ok(inputs)
     }
@@ -108,8 +119,10 @@ impl Predictor {
         }
     }
 
-    /// The logits `[1, genres]` for prepared inputs, and the route that produced them. Read them
-    /// back with `into_data` natively or `into_data_async` in the browser.
+    /// The logits `[1, genres]` for prepared inputs, and the route that produced them; on the
+    /// full route of a fusion whose lexical blend reads the branches, `[1, 3 × genres]`: the
+    /// model's, then its text and image branches' ([`Predictor::answers`] reads either). Read
+    /// them back with `into_data` natively or `into_data_async` in the browser.
     pub fn logits(&self, inputs: &Inputs) -> Result<(Tensor<2>, Route)> {
         let route = self.route(inputs)?;
         let batcher = Batcher::new(self.text.as_ref(), self.image.as_ref(), &self.device);
@@ -122,6 +135,7 @@ impl Predictor {
         let logits = match (&self.model, route) {
             (Classifier::Fusion(m), Route::TextBranch) => m.text.forward(batch.text.as_ref().expect("routed")),
             (Classifier::Fusion(m), Route::ImageBranch) => m.image.forward(batch.images.as_ref().expect("routed")),
+            (model, _) if self.lexical_reads_branches() => model.forward_with_branches(&batch),
             (model, _) => model.forward(&batch),
         };
         Ok((logits, route))
@@ -142,13 +156,54 @@ impl Predictor {
         }
     }
 
-    /// Per-genre answers from probabilities, most probable first.
-    pub fn answers(&self, probabilities: &[f32], route: Route) -> Vec<GenrePrediction> {
+    /// A plot's TF-IDF terms, where the bundle has a lexical branch.
+    pub fn lexical_terms(&self, plot: &str) -> Option<SparseTerms> {
+        self.lexical.as_ref().map(|model| model.lexicon.vectorize(plot))
+    }
+
+    /// Whether the full route also computes a fusion's branch logits for the lexical blend.
+    pub fn lexical_reads_branches(&self) -> bool {
+        self.lexical.is_some() && self.bundle.manifest.lexical.as_ref().is_some_and(|spec| spec.reads_branches())
+    }
+
+    /// The model's probabilities on a route (with its branches' after them where
+    /// [`Predictor::logits`] computed those) blended with the lexical branch's, where the bundle
+    /// has one and the route reads the plot (`lexical`, its terms); the model's own otherwise.
+    pub fn blended<'a>(
+        &self,
+        probabilities: &'a [f32],
+        lexical: Option<&[(u32, f32)]>,
+        route: Route,
+    ) -> Cow<'a, [f32]> {
+        let genres = self.genres().len().min(probabilities.len());
+        let (own, branches) = probabilities.split_at(genres);
+        let (Some(model), Some(spec), Some(terms)) = (&self.lexical, &self.bundle.manifest.lexical, lexical) else {
+            return Cow::Borrowed(own);
+        };
+        let blend = match (route, &spec.text_blend) {
+            (Route::Full, _) => &spec.blend,
+            (Route::TextBranch, Some(blend)) => blend,
+            _ => return Cow::Borrowed(own),
+        };
+        let to_logits = |probabilities: &[f32]| -> Vec<f32> { probabilities.iter().map(|&p| logit(p)).collect() };
+        let mut sources = vec![to_logits(own), model.logits(terms)];
+        sources.extend(branches.chunks(genres).map(to_logits));
+        if blend.weights.first().is_some_and(|w| w.len() != sources.len()) {
+            return Cow::Borrowed(own);
+        }
+        let sources: Vec<&[f32]> = sources.iter().map(Vec::as_slice).collect();
+        Cow::Owned(blend.apply(&sources).into_iter().map(sigmoid).collect())
+    }
+
+    /// Per-genre answers from the model's probabilities for `inputs` (blended with the lexical
+    /// branch where there is one), most probable first.
+    pub fn answers(&self, probabilities: &[f32], inputs: &Inputs, route: Route) -> Vec<GenrePrediction> {
+        let probabilities = self.blended(probabilities, inputs.lexical.as_deref(), route);
         let thresholds = self.thresholds(route);
         let mut answers: Vec<GenrePrediction> = self
             .genres()
             .iter()
-            .zip(probabilities)
+            .zip(probabilities.iter())
             .zip(thresholds)
             .map(|((genre, &probability), &threshold)| GenrePrediction {
                 genre: genre.clone(),
@@ -167,6 +222,6 @@ impl Predictor {
         let inputs = self.prepare(poster, plot)?;
         let (logits, route) = self.logits(&inputs)?;
         let probabilities = Self::probabilities(logits).into_data().try_to_vec::<f32>().expect("f32 probabilities");
-        Ok((self.answers(&probabilities, route), route))
+        Ok((self.answers(&probabilities, &inputs, route), route))
     }
 }

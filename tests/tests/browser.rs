@@ -368,12 +368,17 @@ fn bert_resnet50_fusion_bundle_matches_marquee_predict_in_the_browser() {
         image: Some(ImagePreprocessing::new(Normalization::IMAGENET)),
         text: Some(TextSpec::Bert { file: "tokenizer.json".into(), max_len: 128 }),
         dtype: WeightsDType::F16,
+        lexical: None,
         parts: Default::default(),
         info: serde_json::Value::Null,
     };
     let tokenizer = std::fs::read(minilm.join("tokenizer.json")).unwrap();
-    write_bundle(&model, BundleContents { manifest, text_part: Some(("tokenizer.json".into(), tokenizer)) }, &bundle)
-        .unwrap();
+    write_bundle(
+        &model,
+        BundleContents { manifest, text_part: Some(("tokenizer.json".into(), tokenizer)), lexical_part: None },
+        &bundle,
+    )
+    .unwrap();
     run_browser(&bundle, false, false, 3);
     // SwiftShader runs ResNet-50 at about a minute a classification: one movie on WebGPU.
     run_browser(&bundle, true, false, 1);

@@ -95,6 +95,8 @@ fn fusion_trains_exports_and_predicts_the_same() {
     assert_eq!(predict_json(&f32_bundle, None, Some(PLOT))["route"], "text-branch");
     assert_eq!(predict_json(&f32_bundle, Some(&poster), None)["route"], "image-branch");
 
+    stacked_lexical_branch_answers_alike_everywhere(&f32_bundle, tmp.path(), &poster);
+
     // eval --json on the whole real set carries the contract's keys (the text branch keeps it
     // quick; the fusion bundle reads the same way).
     let lstm_bundle = lstm.join("bundle");
@@ -159,4 +161,80 @@ fn a_killed_run_resumes_to_the_same_result() {
     let losses =
         |run: &Path| -> Vec<f64> { run_history(run).iter().map(|r| r["train_loss"].as_f64().unwrap()).collect() };
     assert_eq!(losses(&killed), losses(&unbroken));
+}
+
+/// `marquee stack` on a fusion bundle (the first 400 movies, a small grid): a format-3 bundle
+/// with the lexical part and a blend for each route that reads the plot, whose answers are
+/// the same through `marquee predict` and `marquee eval`, and which refuses a second stack and
+/// an export that would tune its thresholds without the blend.
+fn stacked_lexical_branch_answers_alike_everywhere(bundle: &Path, scratch: &Path, poster: &Path) {
+    let stacked = scratch.join("stacked");
+    let report = scratch.join("stack.json");
+    let data = movies_dir();
+    let stack = |source: &Path, out: &Path| {
+        let mut command = Command::new(marquee_bin());
+        command.args(["stack", "--limit", "400", "--max-terms", "300,1000", "--l2", "0.001", "--blend-l2", "0.01"]);
+        command.args(["--folds", "3", "--data", data.to_str().unwrap()]);
+        command.args(["--bundle", source.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        command.args(["--report", report.to_str().unwrap()]).output().unwrap()
+    };
+    let output = stack(bundle, &stacked);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let written = manifest(&stacked);
+    assert_eq!(written["format_version"], 3);
+    assert!(written["parts"]["lexical.safetensors"]["bytes"].as_u64().unwrap() > 1000);
+    assert!(written["lexical"]["config"]["max_terms"].as_u64().unwrap() <= 1000);
+    assert!(written["lexical"]["text_blend"].is_object(), "a fusion gets a blend for the plot-only route");
+    let trials: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let trials = trials["trials"].as_array().unwrap();
+    // The bundle alone, two lexicons, four blends of one penalty each with plain and balanced
+    // classes, the text branch alone; one lexicon, one blend for the full route and one for the
+    // plot-only route kept.
+    assert_eq!(trials.len(), 12, "{trials:?}");
+    assert_eq!(trials.iter().filter(|t| t["chosen"] == true).count(), 3, "{trials:?}");
+
+    // The blend changes the answers, on both routes that read the plot, and not the image route.
+    let plain = predicted_probabilities(&predict_json(bundle, Some(poster), Some(PLOT)));
+    let blended = predicted_probabilities(&predict_json(&stacked, Some(poster), Some(PLOT)));
+    assert!(plain.iter().zip(&blended).any(|(a, b)| (a.1 - b.1).abs() > 1e-3), "{plain:?} {blended:?}");
+    let text_only = predicted_probabilities(&predict_json(&stacked, None, Some(PLOT)));
+    assert!(predicted_probabilities(&predict_json(bundle, None, Some(PLOT))) != text_only);
+    assert_eq!(
+        predicted_probabilities(&predict_json(bundle, Some(poster), None)),
+        predicted_probabilities(&predict_json(&stacked, Some(poster), None))
+    );
+
+    // `marquee eval` blends each movie as `marquee predict` does: the first test movie's row.
+    let csv = scratch.join("predictions.csv");
+    marquee_ok([
+        "eval",
+        "--bundle",
+        stacked.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--predictions",
+        csv.to_str().unwrap(),
+    ]);
+    let rows = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = rows.lines();
+    let header: Vec<String> = lines.next().unwrap().split(',').map(|h| h.trim_matches('"').to_string()).collect();
+    let first = lines.next().unwrap();
+    let id = first.split(',').next().unwrap().trim_matches('"');
+    let movies = model_core::data::Dataset::load(&data, Default::default()).unwrap();
+    let movie = movies.movies.iter().find(|m| m.id == id).unwrap();
+    let predicted = predicted_probabilities(&predict_json(&stacked, Some(&movie.poster), Some(&movie.overview)));
+    let values: Vec<f64> = first.rsplit(',').take(header.len() - 4).map(|v| v.parse().unwrap()).collect();
+    for (genre, value) in header[4..].iter().zip(values.iter().rev()) {
+        let (_, p) = predicted.iter().find(|(g, _)| g == genre).unwrap();
+        assert!((p - value).abs() < 1e-4, "{id} {genre}: predict {p}, eval {value}");
+    }
+
+    let again = stack(&stacked, &scratch.join("twice"));
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("already has a lexical branch"));
+    let export = Command::new(marquee_bin())
+        .args(["export", "--run", stacked.to_str().unwrap(), "--out", scratch.join("re-export").to_str().unwrap()])
+        .args(["--int8", "--data", data.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!export.status.success() && String::from_utf8_lossy(&export.stderr).contains("lexical branch"));
 }

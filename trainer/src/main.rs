@@ -30,6 +30,8 @@ enum Command {
     Predict(commands::predict::PredictArgs),
     /// Write a run's best model as a bundle (f32 or f16).
     Export(commands::export::ExportArgs),
+    /// Add a lexical branch (TF-IDF + logistic regression) to a bundle, blended on validation.
+    Stack(commands::stack::StackArgs),
     /// Grid-search a pretrained image backbone's head (dropout, lr, weight decay, freezing).
     Grid(commands::grid::GridArgs),
     /// Compare finished runs' test metrics: a Markdown table and charts.
@@ -57,6 +59,7 @@ fn main() -> std::process::ExitCode {
         Command::Eval(args) => commands::eval::run(args),
         Command::Predict(args) => commands::predict::run(args),
         Command::Export(args) => commands::export::run(args),
+        Command::Stack(args) => commands::stack::run(args),
         Command::Grid(args) => commands::grid::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Pretrained(args) => commands::pretrained::run(args),

@@ -133,7 +133,7 @@ impl Marquee {
                 js_error(&format!("reading the result back from the {} backend: {e:?}", loaded.backend))
             })?;
             let probabilities = data.try_to_vec::<f32>().map_err(|e| js_error(&format!("{e:?}")))?;
-            to_js(&predictor.answers(&probabilities, route)).map_err(JsValue::from)
+            to_js(&predictor.answers(&probabilities, &inputs, route)).map_err(JsValue::from)
         })
     }
 

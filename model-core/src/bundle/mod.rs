@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::models::lexical::{LexicalModel, LexicalSpec};
 use crate::models::{Classifier, ModelConfig};
 use crate::preprocess::image::ImagePreprocessing;
 use crate::preprocess::text::{BertTokenizer, WordVocab};
@@ -30,9 +31,10 @@ use crate::preprocess::TextPreprocessor;
 
 /// The format name every manifest carries.
 pub const FORMAT_NAME: &str = "marquee-bundle";
-/// The newest format version this build reads: 2 added int8 weights. f32 and f16 bundles are
-/// still written as version 1, so older readers keep reading them.
-pub const FORMAT_VERSION: u32 = 2;
+/// The newest format version this build reads: 2 added int8 weights, 3 the lexical branch.
+/// Bundles are written in the oldest version that holds them (f32 and f16 in 1, int8 in 2,
+/// any with a lexical branch in 3), so older readers keep reading what they can.
+pub const FORMAT_VERSION: u32 = 3;
 /// The manifest's file name.
 pub const MANIFEST: &str = "manifest.json";
 /// The weights' file name.
@@ -144,6 +146,9 @@ pub struct Manifest {
     pub text: Option<TextSpec>,
     /// How the weights are stored.
     pub dtype: WeightsDType,
+    /// The lexical branch blended with the model, if any (format version 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lexical: Option<LexicalSpec>,
     /// Every other part, by file name.
     pub parts: BTreeMap<String, PartEntry>,
     /// Provenance: data, split, commit, metrics... (free-form).
@@ -164,6 +169,8 @@ pub struct BundleContents {
     pub manifest: Manifest,
     /// The text preprocessor's part, by file name.
     pub text_part: Option<(String, Vec<u8>)>,
+    /// The lexical branch's part ([`LexicalSpec::file`]), if the manifest names one.
+    pub lexical_part: Option<Vec<u8>>,
 }
 
 /// Writes `model` and `contents` as a bundle folder at `out`, atomically: everything is
@@ -193,11 +200,17 @@ pub fn write_bundle_with_weights(weights: Vec<u8>, contents: BundleContents, out
 
 /// The manifest with its parts table filled in, and the parts, by file name.
 fn assemble(weights: Vec<u8>, contents: BundleContents) -> (Manifest, BTreeMap<String, Vec<u8>>) {
-    let BundleContents { mut manifest, text_part } = contents;
+    let BundleContents { mut manifest, text_part, lexical_part } = contents;
     let mut parts = BTreeMap::from([(WEIGHTS.to_string(), weights)]);
     parts.extend(text_part);
+    if let (Some(spec), Some(bytes)) = (&manifest.lexical, lexical_part) {
+        parts.insert(spec.file.clone(), bytes);
+    }
     manifest.format = FORMAT_NAME.into();
-    manifest.format_version = manifest.dtype.format_version();
+    manifest.format_version = match manifest.lexical {
+        Some(_) => 3,
+        None => manifest.dtype.format_version(),
+    };
     manifest.parts = parts
         .iter()
         .map(|(name, bytes)| (name.clone(), PartEntry { sha256: sha256_hex(bytes), bytes: bytes.len() as u64 }))
@@ -338,6 +351,24 @@ impl Bundle {
         // Inference only: no gradients, dropout off, BatchNorm on running statistics.
         Ok(model.valid())
     }
+
+    /// Reads the lexical branch the manifest names, if any, and checks its blends' shapes.
+    pub fn load_lexical(&self) -> Result<Option<LexicalModel>> {
+        let Some(spec) = &self.manifest.lexical else { return Ok(None) };
+        let genres = self.manifest.genres.len();
+        let fail = |reason: String| Error::Bundle { bundle: self.source.clone(), part: MANIFEST.into(), reason };
+        let fusion = matches!(self.manifest.model, ModelConfig::Fusion(_));
+        let full_sources = if fusion && spec.reads_branches() { 4 } else { 2 };
+        for (blend, sources) in [(Some(&spec.blend), full_sources), (spec.text_blend.as_ref(), 2)] {
+            let Some(blend) = blend else { continue };
+            if blend.genres() != genres || blend.weights.iter().any(|w| w.len() != sources) {
+                return Err(fail(format!("a lexical blend is not {sources} sources for each of {genres} genres")));
+            }
+        }
+        let model =
+            LexicalModel::from_bytes(self.part(&spec.file)?, genres, &format!("{}/{}", self.source, spec.file))?;
+        Ok(Some(model))
+    }
 }
 
 #[cfg(test)]
@@ -366,10 +397,12 @@ mod tests {
                 image: Some(ImagePreprocessing::new(Normalization::HALF)),
                 text: None,
                 dtype,
+                lexical: None,
                 parts: BTreeMap::new(),
                 info: serde_json::json!({"data": "test"}),
             },
             text_part: None,
+            lexical_part: None,
         }
     }
 
@@ -467,5 +500,45 @@ mod tests {
         std::fs::write(dir.join(MANIFEST), b"{\"format\": \"something else\"}").unwrap();
         let err = error_of(&dir);
         assert!(err.contains("not a Marquee bundle manifest"), "{err}");
+    }
+
+    #[test]
+    fn a_lexical_branch_is_written_as_version_3_and_its_blends_checked() {
+        use crate::models::blend::Blend;
+        use crate::models::lexical::{LexicalConfig, LexicalModel, Lexicon, LEXICAL_PART};
+        let plots = ["war at sea", "a comedy of love", "war and love"];
+        let lexicon = Lexicon::build(&plots, &LexicalConfig { min_df: 1, ..LexicalConfig::default() });
+        let vectors: Vec<_> = plots.iter().map(|p| lexicon.vectorize(p)).collect();
+        let targets = [0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
+        let lexical = LexicalModel::fit(lexicon, &vectors, &targets, 3, 1e-3);
+        let blend = |genres: usize| Blend { weights: vec![vec![1.0, 0.5]; genres], bias: vec![0.0; genres] };
+        let tmp = tempfile::tempdir().unwrap();
+        let mut contents = contents(WeightsDType::Int8);
+        contents.manifest.lexical = Some(LexicalSpec {
+            file: LEXICAL_PART.into(),
+            config: LexicalConfig::default(),
+            blend: blend(3),
+            text_blend: None,
+        });
+        contents.lexical_part = Some(lexical.to_bytes());
+        let model = contents.manifest.model.init(&Device::flex());
+        let dir = tmp.path().join("lexical");
+        let manifest = write_bundle(&model, contents.clone(), &dir).unwrap();
+        assert_eq!(manifest.format_version, 3);
+        assert!(manifest.parts.contains_key(LEXICAL_PART));
+        let bundle = Bundle::read_dir(&dir).unwrap();
+        assert_eq!(bundle.load_lexical().unwrap().unwrap(), lexical.quantized());
+
+        // A blend for other genres, or with sources the model cannot give, is refused.
+        for (genres, sources) in [(2, 2), (3, 4)] {
+            let mut bad = contents.clone();
+            let mut wrong = blend(genres);
+            wrong.weights.iter_mut().for_each(|w| w.resize(sources, 0.1));
+            bad.manifest.lexical.as_mut().unwrap().blend = wrong;
+            let dir = tmp.path().join(format!("bad-{genres}-{sources}"));
+            write_bundle(&model, bad, &dir).unwrap();
+            let err = Bundle::read_dir(&dir).unwrap().load_lexical().unwrap_err().to_string();
+            assert!(err.contains("manifest.json") && err.contains("lexical blend"), "{err}");
+        }
     }
 }

@@ -149,7 +149,7 @@ pub fn load_into(model: &mut Classifier, bytes: &[u8]) -> Result<ApplyResult, St
 }
 
 /// The values of int8 `data` with one scale per [`INT8_BLOCK`] elements.
-fn dequantize_blocks(data: &[u8], scales: &[f32]) -> Result<Vec<f32>, String> {
+pub fn dequantize_blocks(data: &[u8], scales: &[f32]) -> Result<Vec<f32>, String> {
     if scales.len() != data.len().div_ceil(INT8_BLOCK) {
         return Err(format!("{} block scales for {} values in blocks of {INT8_BLOCK}", scales.len(), data.len()));
     }

@@ -215,6 +215,20 @@ impl FusionClassifier {
         }
     }
 
+    /// The fused logits, then the text branch's and the image branch's own logits, side by side
+    /// (`[batch, 3 × genres]`); each branch's body runs once.
+    pub fn forward_with_branches(&self, text: &TextInput, images: &Tensor<4>) -> Tensor<2> {
+        let text_features = self.text.features(text);
+        let image_features = self.image.features(images);
+        let text_logits = self.text.head_forward(text_features.clone());
+        let image_logits = self.image.head_forward(image_features.clone());
+        let fused = match self.mode.uses_features() {
+            true => self.head.forward(text_features, image_features),
+            false => self.head.forward(text_logits.clone(), image_logits.clone()),
+        };
+        Tensor::cat(vec![fused, text_logits, image_logits], 1)
+    }
+
     /// What the head reads from the image branch: its logits or its pooled features.
     pub fn image_output(&self, images: &Tensor<4>) -> Tensor<2> {
         match self.mode.uses_features() {

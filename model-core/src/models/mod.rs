@@ -6,9 +6,11 @@
 //! stores and the browser runs, and [`ARCHITECTURES`].
 
 pub mod bert;
+pub mod blend;
 pub mod efficientnet;
 pub mod fusion;
 pub mod head;
+pub mod lexical;
 pub mod lstm;
 pub mod registry;
 pub mod resnet;
@@ -280,6 +282,19 @@ impl Classifier {
                 let v = batch.image_cached.clone().unwrap_or_else(|| m.image_output(images()));
                 m.head.forward(t, v)
             }
+        }
+    }
+
+    /// For a fusion model, its logits and then its text and image branches' own logits
+    /// (`[batch, 3 × genres]`, see [`FusionClassifier::forward_with_branches`]); for any other
+    /// model, [`Classifier::forward`].
+    pub fn forward_with_branches(&self, batch: &Batch) -> Tensor<2> {
+        match self {
+            Classifier::Fusion(m) => m.forward_with_branches(
+                batch.text.as_ref().expect("this model reads plots"),
+                batch.images.as_ref().expect("this model reads posters"),
+            ),
+            model => model.forward(batch),
         }
     }
 }

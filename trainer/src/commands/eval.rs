@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use model_core::bundle::Bundle;
 use model_core::data::{Dataset, GenreVocab, LoadOptions, PosterCheck, Split, SplitConfig};
-use model_core::inference::Predictor;
+use model_core::inference::{Predictor, Route};
 use serde::Serialize;
 
 use crate::device::DeviceChoice;
-use crate::training::examples::prepare;
-use crate::training::fit::{predict, score};
+use crate::training::examples::{prepare, Example};
+use crate::training::fit::{predict_with, score};
 
 /// Which movies to evaluate on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -97,8 +97,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if selected.is_empty() {
         anyhow::bail!("no movies in the {:?} split of {}", args.split, args.data.display());
     }
-    let (probabilities, _) = predict(
-        &predictor.model,
+    // A lexical blend that reads a fusion's branches gets their logits from the same pass.
+    let (probabilities, _) = predict_with(
+        &|batch| match predictor.lexical_reads_branches() {
+            true => predictor.model.forward_with_branches(batch),
+            false => predictor.model.forward(batch),
+        },
         &selected,
         predictor.text.as_ref(),
         predictor.image.as_ref(),
@@ -106,6 +110,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         args.batch_size,
         "evaluating",
     );
+    let probabilities = blend_lexical(&predictor, &dataset, &selected, probabilities);
     let report = score(&probabilities, &selected, &predictor.bundle.manifest.thresholds, &genres.genres);
     if let Some(path) = &args.predictions {
         write_predictions(path, &dataset, &selected, &probabilities, &predictor)?;
@@ -146,11 +151,30 @@ pub fn run(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
+/// The model's probabilities blended with the bundle's lexical branch, where it has one (each
+/// movie's plot found by its id).
+fn blend_lexical(predictor: &Predictor, dataset: &Dataset, examples: &[Example], probabilities: Vec<f32>) -> Vec<f32> {
+    if predictor.lexical.is_none() || examples.is_empty() {
+        return probabilities;
+    }
+    let plots: std::collections::HashMap<&str, &str> =
+        dataset.movies.iter().map(|m| (m.id.as_str(), m.overview.as_str())).collect();
+    let width = probabilities.len() / examples.len().max(1);
+    examples
+        .iter()
+        .zip(probabilities.chunks(width))
+        .flat_map(|(example, row)| {
+            let terms = plots.get(example.id.as_str()).and_then(|plot| predictor.lexical_terms(plot));
+            predictor.blended(row, terms.as_deref(), Route::Full).into_owned()
+        })
+        .collect()
+}
+
 /// One row per movie: id, title, true genres, predicted genres, then each genre's probability.
 fn write_predictions(
     path: &std::path::Path,
     dataset: &Dataset,
-    examples: &[crate::training::examples::Example],
+    examples: &[Example],
     probabilities: &[f32],
     predictor: &Predictor,
 ) -> Result<()> {

@@ -67,8 +67,14 @@ pub fn run(args: ExportArgs) -> Result<()> {
     }
     let encoded = weights::encode(&model, manifest.dtype)
         .map_err(|reason| anyhow::anyhow!("encoding the weights as {:?}: {reason}", manifest.dtype))?;
-    let mut contents = BundleContents { manifest, text_part };
+    // A lexical branch goes along as it is; its blend was fitted on the source's outputs.
+    let lexical_part = manifest.lexical.as_ref().map(|spec| bundle.part(&spec.file).map(<[u8]>::to_vec)).transpose()?;
+    let mut contents = BundleContents { manifest, text_part, lexical_part };
     match &args.data {
+        Some(_) if contents.manifest.lexical.is_some() => anyhow::bail!(
+            "{} has a lexical branch blended on its weights' outputs: export it without --data, or export the bundle it was stacked on and run `marquee stack` again",
+            source.display()
+        ),
         Some(data) => {
             let converted = Bundle::in_memory(&args.out.display().to_string(), encoded.clone(), contents.clone())?;
             let tuned = recalibrate(converted, data)?;

@@ -8,5 +8,6 @@ pub mod grid;
 pub mod predict;
 pub mod pretrained;
 pub mod serve;
+pub mod stack;
 pub mod stats;
 pub mod train;

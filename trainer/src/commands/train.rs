@@ -368,11 +368,12 @@ pub fn train(config: &TrainConfig, resume: bool) -> Result<PathBuf> {
         image,
         text: text_spec,
         dtype: WeightsDType::F32,
+        lexical: None,
         parts: Default::default(),
         info,
     };
     let bundle = run.join("bundle");
-    write_bundle(&outcome.best, BundleContents { manifest, text_part }, &bundle)?;
+    write_bundle(&outcome.best, BundleContents { manifest, text_part, lexical_part: None }, &bundle)?;
     println!(
         "test micro-F1 {:.4}, macro-F1 {:.4}, weighted-F1 {:.4}, samples-F1 {:.4}, Hamming {:.4} ({} movies)",
         test.micro_f1, test.macro_f1, test.weighted_f1, test.samples_f1, test.hamming_loss, test.movies

@@ -12,6 +12,7 @@ use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, Mul
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::activation::log_sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
+use model_core::batch::Batch;
 use model_core::metrics::{evaluate, tune_thresholds, MultiLabelReport};
 use model_core::models::registry::{Optimizer, Recipe};
 use model_core::models::Classifier;
@@ -115,23 +116,40 @@ pub fn predict(
     batch_size: usize,
     label: &str,
 ) -> (Vec<f32>, f64) {
+    predict_with(&|batch| model.forward(batch), examples, text, image, device, batch_size, label)
+}
+
+/// Like [`predict`] with any `forward`: its outputs may be wider than the genres (a fusion's
+/// branch logits after its own, [`Classifier::forward_with_branches`]); the probabilities have
+/// its width, the loss is the first `genres` columns'.
+pub fn predict_with(
+    forward: &dyn Fn(&Batch) -> Tensor<2>,
+    examples: &[Example],
+    text: Option<&TextPreprocessor>,
+    image: Option<&ImagePreprocessing>,
+    device: &Device,
+    batch_size: usize,
+    label: &str,
+) -> (Vec<f32>, f64) {
     let bar = progress::bar(examples.len() as u64, label);
     // Batches of similar plot lengths, so short plots are not padded to long ones; the
     // probabilities go back to the examples' order.
     let mut order: Vec<usize> = (0..examples.len()).collect();
     order.sort_by_key(|&i| examples[i].tokens.as_ref().map_or(0, Vec::len));
     let genres = examples.first().map_or(0, |e| e.target.len());
-    let mut probabilities = vec![0.0f32; examples.len() * genres];
+    let mut probabilities = Vec::new();
     let mut loss_sum = 0.0;
     for chunk in order.chunks(batch_size.max(1)) {
         let refs: Vec<&Example> = chunk.iter().map(|&i| &examples[i]).collect();
         let (input, targets) = batch(&refs, text, image, device, None);
-        let logits = model.forward(&input);
-        let loss: f32 = bce_with_logits(logits.clone(), targets, None).into_scalar();
+        let logits = forward(&input);
+        let width = logits.dims()[1];
+        let loss: f32 = bce_with_logits(logits.clone().narrow(1, 0, genres), targets, None).into_scalar();
         loss_sum += f64::from(loss) * chunk.len() as f64;
+        probabilities.resize(examples.len() * width, 0.0);
         let rows = ops::sigmoid(logits).into_data().try_to_vec::<f32>().expect("f32 logits");
-        for (&i, row) in chunk.iter().zip(rows.chunks(genres)) {
-            probabilities[i * genres..(i + 1) * genres].copy_from_slice(row);
+        for (&i, row) in chunk.iter().zip(rows.chunks(width)) {
+            probabilities[i * width..(i + 1) * width].copy_from_slice(row);
         }
         bar.inc(chunk.len() as u64);
     }

@@ -8,3 +8,4 @@ pub mod history;
 pub mod plots;
 pub mod progress;
 pub mod rng;
+pub mod stacking;

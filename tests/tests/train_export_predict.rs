@@ -170,13 +170,17 @@ fn a_killed_run_resumes_to_the_same_result() {
 fn stacked_lexical_branch_answers_alike_everywhere(bundle: &Path, scratch: &Path, poster: &Path) {
     let stacked = scratch.join("stacked");
     let report = scratch.join("stack.json");
+    let sources = scratch.join("sources.json");
     let data = movies_dir();
     let stack = |source: &Path, out: &Path| {
         let mut command = Command::new(marquee_bin());
         command.args(["stack", "--limit", "400", "--max-terms", "300,1000", "--l2", "0.001", "--blend-l2", "0.01"]);
         command.args(["--folds", "3", "--data", data.to_str().unwrap()]);
         command.args(["--bundle", source.to_str().unwrap(), "--out", out.to_str().unwrap()]);
-        command.args(["--report", report.to_str().unwrap()]).output().unwrap()
+        command
+            .args(["--report", report.to_str().unwrap(), "--sources-out", sources.to_str().unwrap()])
+            .output()
+            .unwrap()
     };
     let output = stack(bundle, &stacked);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -192,6 +196,14 @@ fn stacked_lexical_branch_answers_alike_everywhere(bundle: &Path, scratch: &Path
     // plot-only route kept.
     assert_eq!(trials.len(), 12, "{trials:?}");
     assert_eq!(trials.iter().filter(|t| t["chosen"] == true).count(), 3, "{trials:?}");
+
+    // Every source's logits, for analysis elsewhere: one row of genres per held-out movie.
+    let dumped: serde_json::Value = serde_json::from_slice(&std::fs::read(&sources).unwrap()).unwrap();
+    let genres = dumped["genres"].as_array().unwrap().len();
+    let movies = dumped["folds"].as_array().unwrap().len();
+    for source in ["targets", "full", "lexical", "text", "image"] {
+        assert_eq!(dumped["validation"][source].as_array().unwrap().len(), movies * genres, "{source}");
+    }
 
     // The blend changes the answers, on both routes that read the plot, and not the image route.
     let plain = predicted_probabilities(&predict_json(bundle, Some(poster), Some(PLOT)));

@@ -60,6 +60,10 @@ pub struct StackArgs {
     /// Also write every setting tried, with its validation and test F1, as JSON.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Also write every source's logits on the validation and test movies, their targets and
+    /// folds, as JSON (for analysis outside Marquee, e.g. scripts/reference/blend_reference.py).
+    #[arg(long)]
+    sources_out: Option<PathBuf>,
     /// Where the bundle's model runs.
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceChoice,
@@ -167,6 +171,27 @@ pub fn run(args: StackArgs) -> Result<()> {
         trials.extend(tried);
         chosen
     };
+    if let Some(path) = &args.sources_out {
+        let mut named = vec![("full", &full), ("lexical", &lexical_outputs)];
+        if let Some((text_branch, image_branch)) = &branches {
+            named.extend([("text", text_branch), ("image", image_branch)]);
+        }
+        let side = |on_validation: bool, targets: &[f32]| {
+            let mut map = serde_json::Map::new();
+            map.insert("targets".into(), serde_json::json!(targets));
+            for (name, (on_validation_set, on_test_set)) in &named {
+                let logits = if on_validation { on_validation_set } else { on_test_set };
+                map.insert(name.to_string(), serde_json::json!(logits));
+            }
+            serde_json::Value::Object(map)
+        };
+        let dump = serde_json::json!({
+            "genres": genres.genres, "folds": folds,
+            "validation": side(true, &validation.targets), "test": side(false, &test.targets),
+        });
+        model_core::files::write_atomic(path, dump.to_string().as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     // Only shipped blends stay marked as chosen.
     let unmark = |trials: &mut Vec<Trial>, what: &str| {
         trials.iter_mut().filter(|t| t.what == what).for_each(|t| t.chosen = false)

@@ -166,6 +166,10 @@ def main():
     movies = [m for m in movies if m["id"] in split_of]
     split = np.array([split_of[m["id"]] for m in movies])
     genres = sorted({g for m in movies if split_of[m["id"]] == "train" for g in m["genres"].split("|") if g})
+    sources = json.load(open(args.sources)) if args.sources else None
+    if sources:
+        assert sorted(sources["genres"]) == genres, "the sources' genres differ from the data's"
+        genres = sources["genres"]  # the bundle's order
     targets = np.array([[g in m["genres"].split("|") for g in genres] for m in movies], dtype=np.float32)
 
     state = torch.load(os.path.join(args.pretrained, "efficientnet-lite0", "efficientnet-lite0-57934424.pth"),
@@ -200,10 +204,8 @@ def main():
         results["runs"][name]["seconds"] = round(time.time() - t0)
         print(f"{name}: best epoch {best[name]['epoch']}, validation {best[name]['validation']}, test {best[name]['test']}", flush=True)
 
-    if args.sources:
+    if sources:
         from blend_reference import blend_scores  # noqa: E402
-        sources = json.load(open(args.sources))
-        assert sources["genres"] == genres, "the sources' genres differ from the data's"
         for name in ("frozen", "fine-tuned"):
             logits = {s: np.log(np.clip(best[name][f"{s}_p"], 1e-7, 1 - 1e-7) / np.clip(1 - best[name][f"{s}_p"], 1e-7, 1))
                       for s in ("validation", "test")}

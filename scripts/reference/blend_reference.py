@@ -1,6 +1,7 @@
 """The per-genre blend of `marquee stack` (model-core/src/models/blend.rs) in numpy, to try other
 sources on the same validation and test movies: a logistic regression per genre over the sources'
-logits (Newton's method, L2 on the weights, plain or class-balanced), cross-fitted over the
+logits (Newton's method, L2 on the weights, plain or class-balanced with the bias corrected back
+to the genre's prior), cross-fitted over the
 validation folds; the setting with the best out-of-fold validation macro-F1 (then micro-F1) is
 kept, fitted on all of validation, and scored on test with thresholds tuned on the out-of-fold
 outputs. On the sources `marquee stack --sources-out` writes, it reproduces the stack's figures.
@@ -34,6 +35,8 @@ def newton(x, y, l2, balanced):
         beta -= step
         if np.abs(step).max() < 1e-9:
             break
+    if balanced:
+        beta[-1] -= np.log((n - positives) / positives)  # prior correction, as blend.rs
     return beta
 
 

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 pub struct BlendSettings {
     /// The L2 penalty on the weights (the loss is a mean over movies).
     pub l2: f64,
-    /// Weigh each genre's positives and negatives to the same total (for rare genres).
+    /// Weigh each genre's positives and negatives to the same total (for rare genres); the
+    /// bias is then corrected back to the genre's prior, so probabilities stay calibrated.
     pub balanced: bool,
 }
 
@@ -68,7 +69,14 @@ impl Blend {
                     })
                     .collect();
                 let mut solution = newton(&rows, &labels, &weights, settings.l2);
-                let bias = solution.pop().expect("a bias") as f32;
+                let mut bias = solution.pop().expect("a bias");
+                if settings.balanced {
+                    // Prior correction: balancing multiplies the fitted odds by negatives /
+                    // positives; dividing it out keeps the probabilities calibrated (the page
+                    // shows them) while the weights keep what balancing taught them.
+                    bias -= ((movies as f64 - positives) / positives).ln();
+                }
+                let bias = bias as f32;
                 (solution.into_iter().map(|w| w as f32).collect::<Vec<f32>>(), bias)
             })
             .unzip();
@@ -232,13 +240,23 @@ mod tests {
     }
 
     #[test]
-    fn balanced_classes_raise_a_rare_genres_probabilities() {
-        let (strong, _, mut targets) = data();
+    fn balanced_classes_change_the_weights_and_keep_probabilities_calibrated() {
+        let (strong, weak, mut targets) = data();
         // Genre 1 made rare: one movie in ten keeps it.
         targets.iter_mut().enumerate().filter(|(i, _)| i % 2 == 1 && i % 20 != 1).for_each(|(_, t)| *t = 0.0);
-        let plain = Blend::fit(&[&strong], &targets, 2, SETTINGS);
-        let balanced = Blend::fit(&[&strong], &targets, 2, BlendSettings { balanced: true, ..SETTINGS });
-        assert!(balanced.bias[1] > plain.bias[1] + 1.0, "{plain:?} {balanced:?}");
+        let plain = Blend::fit(&[&strong, &weak], &targets, 2, SETTINGS);
+        let balanced = Blend::fit(&[&strong, &weak], &targets, 2, BlendSettings { balanced: true, ..SETTINGS });
+        assert!((balanced.weights[1][0] - plain.weights[1][0]).abs() > 1e-3, "{plain:?} {balanced:?}");
+        let frequency = (0..400).map(|m| targets[m * 2 + 1]).sum::<f32>() / 400.0;
+        let mean = |blend: &Blend| -> f32 {
+            (0..400)
+                .map(|m| sigmoid(blend.apply(&[&strong[m * 2..m * 2 + 2], &weak[m * 2..m * 2 + 2]])[1]))
+                .sum::<f32>()
+                / 400.0
+        };
+        // Without the prior correction a balanced fit's mean probability would be near 0.5.
+        assert!((mean(&plain) - frequency).abs() < 0.01, "{} vs {frequency}", mean(&plain));
+        assert!((mean(&balanced) - frequency).abs() < 0.05, "{} vs {frequency}", mean(&balanced));
         assert_eq!(BlendSettings { l2: 0.01, balanced: true }.to_string(), "l2 0.01, balanced classes");
     }
 

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(__file__))
+from blend_reference import blend_scores, f1, tune  # noqa: E402
 from efficientnet_lite0_reference import EfficientNetLite0  # noqa: E402
 
 MEAN = np.array((0.485, 0.456, 0.406), np.float32)
@@ -43,32 +44,6 @@ def poster(path):
     img = Image.open(path).convert("RGB").resize((224, 224), Image.BILINEAR)
     a = (np.asarray(img, dtype=np.float32) / 255.0 - MEAN) / STD
     return torch.from_numpy(a.transpose(2, 0, 1).copy())
-
-
-def tune(probabilities, targets):
-    thresholds = []
-    for g in range(targets.shape[1]):
-        y = targets[:, g] > 0.5
-        if not y.any():
-            thresholds.append(0.5)
-            continue
-        best = (-1.0, 0.5)
-        for t in np.arange(1, 100) / 100:
-            p = probabilities[:, g] >= t
-            tp, fp, fn = (p & y).sum(), (p & ~y).sum(), (~p & y).sum()
-            f1 = 2 * tp / max(2 * tp + fp + fn, 1)
-            if f1 > best[0] + 1e-12 or (abs(f1 - best[0]) <= 1e-12 and abs(t - 0.5) < abs(best[1] - 0.5)):
-                best = (f1, t)
-        thresholds.append(best[1])
-    return np.array(thresholds)
-
-
-def f1(probabilities, targets, thresholds):
-    p = probabilities >= thresholds
-    y = targets > 0.5
-    tp, fp, fn = (p & y).sum(0), (p & ~y).sum(0), (~p & y).sum(0)
-    per = np.where(2 * tp + fp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
-    return float(2 * tp.sum() / (2 * tp.sum() + fp.sum() + fn.sum())), float(per.mean())
 
 
 class Tail(nn.Module):
@@ -205,7 +180,6 @@ def main():
         print(f"{name}: best epoch {best[name]['epoch']}, validation {best[name]['validation']}, test {best[name]['test']}", flush=True)
 
     if sources:
-        from blend_reference import blend_scores  # noqa: E402
         for name in ("frozen", "fine-tuned"):
             logits = {s: np.log(np.clip(best[name][f"{s}_p"], 1e-7, 1 - 1e-7) / np.clip(1 - best[name][f"{s}_p"], 1e-7, 1))
                       for s in ("validation", "test")}

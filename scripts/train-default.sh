@@ -6,7 +6,7 @@
 # head over both branches' pooled features, dropout 0.5; the GMU and logits heads scored lower on
 # validation); then TF-IDF words and word pairs with a logistic regression per genre, blended with
 # the fusion's and its branches' logits by a per-genre blend fitted on the validation split
-# (cross-fitted over 5 folds; about 2 minutes). Runs go to runs/default-*; the commands are the ones RESULTS.md reports. About 2
+# (cross-fitted over 5 folds; about 1.5 minutes). Runs go to runs/default-*; the commands are the ones RESULTS.md reports. About 2
 # hours 20 minutes on 2 CPU cores, most of it the MiniLM fine-tuning (27 min an epoch) and one
 # pass of MiniLM over every plot for the fusion (12 min); `--device wgpu` (via MARQUEE_DEVICE) on a GPU.
 set -euo pipefail

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{BatchItem, Batcher};
+use crate::batch::{Batch, BatchItem, Batcher};
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
 use crate::models::blend::{logit, sigmoid};
@@ -135,10 +135,18 @@ impl Predictor {
         let logits = match (&self.model, route) {
             (Classifier::Fusion(m), Route::TextBranch) => m.text.forward(batch.text.as_ref().expect("routed")),
             (Classifier::Fusion(m), Route::ImageBranch) => m.image.forward(batch.images.as_ref().expect("routed")),
-            (model, _) if self.lexical_reads_branches() => model.forward_with_branches(&batch),
-            (model, _) => model.forward(&batch),
+            _ => self.forward(&batch),
         };
         Ok((logits, route))
+    }
+
+    /// The whole model's logits for a batch: `[batch, genres]`, or `[batch, 3 × genres]` with a
+    /// fusion's branches' after its own where the lexical blend reads them.
+    pub fn forward(&self, batch: &Batch) -> Tensor<2> {
+        match self.lexical_reads_branches() {
+            true => self.model.forward_with_branches(batch),
+            false => self.model.forward(batch),
+        }
     }
 
     /// Probabilities of the logits, as a tensor.

@@ -99,10 +99,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     // A lexical blend that reads a fusion's branches gets their logits from the same pass.
     let (probabilities, _) = predict_with(
-        &|batch| match predictor.lexical_reads_branches() {
-            true => predictor.model.forward_with_branches(batch),
-            false => predictor.model.forward(batch),
-        },
+        &|batch| predictor.forward(batch),
         &selected,
         predictor.text.as_ref(),
         predictor.image.as_ref(),

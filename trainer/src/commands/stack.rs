@@ -6,22 +6,22 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use model_core::batch::Batch;
 use model_core::bundle::{write_bundle_with_weights, BranchThresholds, Bundle, BundleContents, TextSpec, WEIGHTS};
 use model_core::data::{Dataset, GenreVocab, LoadOptions, Movie, PosterCheck, Split, SplitConfig};
 use model_core::inference::Predictor;
 use model_core::metrics::evaluate;
 use model_core::models::blend::{fold_of, BlendSettings};
 use model_core::models::lexical::{LexicalSpec, LEXICAL_PART};
-use model_core::models::Classifier;
 use serde::Serialize;
 
 use crate::commands::train::summary;
 use crate::device::DeviceChoice;
 use crate::training::examples::{prepare, Example};
-use crate::training::fit::predict;
+use crate::training::fit::predict_with;
 use crate::training::stacking::{
     better, choose_blend, choose_lexical, logits, probabilities, score_tuned, ChosenBlend, Labelled, LexicalGrid,
-    Sources, Trial,
+    Outputs, Sources, Trial,
 };
 
 /// Arguments of `marquee stack`.
@@ -124,22 +124,22 @@ pub fn run(args: StackArgs) -> Result<()> {
         same_order(&examples.validation, &validation_movies) && same_order(&examples.test, &test_movies),
         "the prepared movies are not in the data set's order"
     );
+    // One pass: a fusion's branches' own logits come after its own (for the plot-only route,
+    // and as two more sources of the blend).
     let (text, image) = (predictor.text.as_ref(), predictor.image.as_ref());
-    let outputs = |model: &Classifier, text, image, label: &str| -> (Vec<f32>, Vec<f32>) {
-        let run = |examples: &[Example], split: &str| {
-            logits(&predict(model, examples, text, image, &device, 32, &format!("{label} on {split}")).0)
-        };
-        (run(&examples.validation, "validation"), run(&examples.test, "test"))
+    let run = |examples: &[Example], split: &str| -> Vec<Vec<f32>> {
+        let forward = |batch: &Batch| predictor.model.forward_with_branches(batch);
+        let label = format!("the bundle on {split}");
+        let outputs = logits(&predict_with(&forward, examples, text, image, &device, 32, &label).0);
+        columns(&outputs, examples.len(), genres.len())
     };
-    let full = outputs(&predictor.model, text, image, "the bundle");
-    // A fusion's branches alone: for the plot-only route, and as two more sources of the blend.
-    let branches = match &predictor.model {
-        Classifier::Fusion(fusion) => Some((
-            outputs(&Classifier::Text(fusion.text.clone()), text, None, "its text branch"),
-            outputs(&Classifier::Image(fusion.image.clone()), None, image, "its image branch"),
-        )),
-        _ => None,
-    };
+    let (validation_outputs, test_outputs) = (run(&examples.validation, "validation"), run(&examples.test, "test"));
+    let mut sources: Vec<Outputs> = validation_outputs.into_iter().zip(test_outputs).collect();
+    let branches = (sources.len() == 3).then(|| {
+        let image_branch = sources.pop().expect("three sources");
+        (sources.pop().expect("three sources"), image_branch)
+    });
+    let full = sources.pop().expect("the bundle's own logits");
 
     let mut trials = Vec::new();
     let base_thresholds = &predictor.bundle.manifest.thresholds;
@@ -161,8 +161,8 @@ pub fn run(args: StackArgs) -> Result<()> {
         .into_iter()
         .flat_map(|balanced| args.blend_l2.iter().map(move |&l2| BlendSettings { l2, balanced }))
         .collect();
-    let lexical_outputs = (lexical.validation_logits.clone(), lexical.test_logits.clone());
-    let blend_of = |what: &str, sources: &[&(Vec<f32>, Vec<f32>)], trials: &mut Vec<Trial>| {
+    let lexical_outputs = lexical.logits;
+    let blend_of = |what: &str, sources: &[&Outputs], trials: &mut Vec<Trial>| {
         let sources = Sources {
             validation: sources.iter().map(|s| &s.0[..]).collect(),
             test: sources.iter().map(|s| &s.1[..]).collect(),
@@ -282,6 +282,16 @@ pub fn run(args: StackArgs) -> Result<()> {
         model_core::files::write_atomic(path, &json).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+/// Splits row-major `[movies, k × genres]` values into k `[movies, genres]` blocks.
+fn columns(values: &[f32], movies: usize, genres: usize) -> Vec<Vec<f32>> {
+    let width = values.len() / movies.max(1);
+    (0..width / genres.max(1))
+        .map(|block| {
+            values.chunks(width).flat_map(|row| row[block * genres..(block + 1) * genres].iter().copied()).collect()
+        })
+        .collect()
 }
 
 fn labelled<'a>(movies: &[&'a Movie], genres: &GenreVocab) -> Labelled<'a> {

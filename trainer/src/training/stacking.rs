@@ -10,6 +10,9 @@ use serde::Serialize;
 
 use super::progress;
 
+/// A model's logits (`[movies, genres]`, row-major) on the validation and the test movies.
+pub type Outputs = (Vec<f32>, Vec<f32>);
+
 /// Movies of one split: their plots and flat multi-hot targets.
 pub struct Labelled<'a> {
     /// The plots.
@@ -76,10 +79,8 @@ pub struct ChosenLexical {
     pub model: LexicalModel,
     /// Its settings.
     pub config: LexicalConfig,
-    /// Its logits on the validation movies.
-    pub validation_logits: Vec<f32>,
-    /// Its logits on the test movies.
-    pub test_logits: Vec<f32>,
+    /// Its logits on the validation and the test movies.
+    pub logits: Outputs,
 }
 
 /// Fits the lexical branch on `train` for every setting of `grid`, scores each on validation
@@ -117,8 +118,7 @@ pub fn choose_lexical(
             fitted.push(ChosenLexical {
                 model,
                 config: LexicalConfig { l2, ..config.clone() },
-                validation_logits,
-                test_logits,
+                logits: (validation_logits, test_logits),
             });
             bar.inc(1);
         }

@@ -7,7 +7,8 @@ kept, fitted on all of validation, and scored on test with thresholds tuned on t
 outputs. On the sources `marquee stack --sources-out` writes, it reproduces the stack's figures.
 
     marquee stack --bundle B --data D --out O --sources-out /tmp/sources.json
-    python scripts/reference/blend_reference.py /tmp/sources.json
+    python scripts/reference/blend_reference.py /tmp/sources.json                 # the stack's blend
+    python scripts/reference/blend_reference.py /tmp/sources.json --cross-genre   # label co-occurrence
 """
 
 import json
@@ -66,9 +67,11 @@ def f1(probabilities, targets, thresholds):
     return float(2 * tp.sum() / (2 * tp.sum() + fp.sum() + fn.sum())), float(per.mean())
 
 
-def blend_scores(sources, keys=("full", "lexical", "text", "image"), **replaced):
-    """The best blend of `keys` (any of them replaced by `name=(validation logits, test logits)`
-    arrays): its setting, out-of-fold validation and test micro/macro-F1."""
+def blend_scores(sources, keys=("full", "lexical", "text", "image"), cross_genre=False, **replaced):
+    """The best blend of `keys` (any of them replaced by `name={"validation": logits, "test":
+    logits}`): its setting, out-of-fold validation and test micro/macro-F1. With `cross_genre`,
+    each genre's regression reads every genre's logits of every source (label co-occurrence)
+    instead of its own genre's."""
     genres = len(sources["genres"])
 
     def side(split):
@@ -78,6 +81,12 @@ def blend_scores(sources, keys=("full", "lexical", "text", "image"), **replaced)
         return data
 
     validation, test = side("validation"), side("test")
+
+    def inputs(data, g):
+        if cross_genre:
+            return np.hstack([data[k] for k in keys])
+        return np.stack([data[k][:, g] for k in keys], 1)
+
     folds = np.array(sources["folds"])
     best = None
     for l2, balanced in SETTINGS:
@@ -85,7 +94,7 @@ def blend_scores(sources, keys=("full", "lexical", "text", "image"), **replaced)
         for fold in range(folds.max() + 1):
             train = folds != fold
             for g in range(genres):
-                x = np.stack([validation[k][:, g] for k in keys], 1)
+                x = inputs(validation, g)
                 beta = newton(x[train], validation["targets"][train, g], l2, balanced)
                 oof[~train, g] = 1 / (1 + np.exp(-(x[~train] @ beta[:-1] + beta[-1])))
         thresholds = tune(oof, validation["targets"])
@@ -93,8 +102,8 @@ def blend_scores(sources, keys=("full", "lexical", "text", "image"), **replaced)
         if best is None or (scores[1], scores[0]) > (best["validation"][1], best["validation"][0]):
             probabilities = np.zeros_like(test["targets"])
             for g in range(genres):
-                beta = newton(np.stack([validation[k][:, g] for k in keys], 1), validation["targets"][:, g], l2, balanced)
-                x = np.stack([test[k][:, g] for k in keys], 1)
+                beta = newton(inputs(validation, g), validation["targets"][:, g], l2, balanced)
+                x = inputs(test, g)
                 probabilities[:, g] = 1 / (1 + np.exp(-(x @ beta[:-1] + beta[-1])))
             best = {"l2": l2, "balanced": balanced, "validation": scores,
                     "test": f1(probabilities, test["targets"], thresholds)}
@@ -102,4 +111,4 @@ def blend_scores(sources, keys=("full", "lexical", "text", "image"), **replaced)
 
 
 if __name__ == "__main__":
-    print(json.dumps(blend_scores(json.load(open(sys.argv[1])))))
+    print(json.dumps(blend_scores(json.load(open(sys.argv[1])), cross_genre="--cross-genre" in sys.argv[2:])))

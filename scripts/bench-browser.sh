@@ -41,4 +41,4 @@ url=$(sed -n 's/^open \([^ ]*\).*/\1/p' "$log")
 [[ -n "$url" ]] || { cat "$log" >&2; exit 1; }
 chromium="${MARQUEE_CHROMIUM:-/usr/bin/chromium}"
 mkdir -p results
-node tests/browser/bench.mjs "$(printf '{"baseUrl":"%s","chromium":"%s","backends":["cpu","cpu@cpu","webgpu"],"runs":%s,"webgpuRuns":3,"peer":%s,"out":"results/browser-bench.json"}' "$url" "$chromium" "$runs" "$peer")"
+node tests/browser/bench.mjs "$(printf '{"baseUrl":"%s","chromium":"%s","backends":["cpu","cpu@cpu-relaxed","cpu@cpu","webgpu"],"runs":%s,"webgpuRuns":3,"peer":%s,"out":"results/browser-bench.json"}' "$url" "$chromium" "$runs" "$peer")"

@@ -118,13 +118,13 @@ class MarqueeClassifier extends HTMLElement {
 
   /**
    * The loaded model, described (null until the `ready` event): `{ name, genres, info, backend,
-   * package, fallbackReason, fromCache }`.
+   * package, threads, fallbackReason, fromCache }`.
    */
   get model() {
     const c = this.#classifier;
     if (!c) return null;
     const { name, info, backend, fromCache } = c;
-    return { name, genres: [...c.genres], info, backend, package: c.package, fallbackReason: c.fallbackReason ?? null, fromCache };
+    return { name, genres: [...c.genres], info, backend, package: c.package, threads: c.threads, fallbackReason: c.fallbackReason ?? null, fromCache };
   }
 
   /** The bundle URL: the `model` attribute, or the default bundle beside this script. */
@@ -220,7 +220,7 @@ class MarqueeClassifier extends HTMLElement {
 
   showReady(millis) {
     const c = this.#classifier;
-    const backend = c.backend === "webgpu" ? "WebGPU" : "CPU";
+    const backend = c.backend === "webgpu" ? "WebGPU" : c.threads > 1 ? `CPU (${c.threads} threads)` : "CPU";
     let text = `Model "${c.name}" on ${backend}${c.fromCache ? " (loaded from cache)" : ""}.`;
     if (c.fallbackReason) text += ` WebGPU unavailable: ${c.fallbackReason}.`;
     if (millis !== undefined) text += ` Last classification: ${Math.round(millis)} ms.`;

@@ -112,19 +112,14 @@ pub fn conv2d(x: &[f32], weight: &[f32], bias: &[f32], shape: &Conv2dShape, out:
         return;
     }
     // Several images: one per thread at a time, each with its own im2col buffer.
-    let run = |(image, image_out): (&[f32], &mut [f32])| {
+    let run = |(image, image_out): &mut (&[f32], &mut [f32])| {
         let mut cols = vec![0.0f32; patch * pixels];
         im2col(image, shape, &mut cols);
         sgemm(false, false, shape.outputs, pixels, patch, weight, patch, &cols, pixels, 0.0, image_out, pixels);
         with_bias(image_out);
     };
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        x.par_chunks(image_len).zip(out.par_chunks_mut(shape.outputs * pixels)).for_each(run);
-    }
-    #[cfg(target_arch = "wasm32")]
-    x.chunks(image_len).zip(out.chunks_mut(shape.outputs * pixels)).for_each(run);
+    let mut images: Vec<_> = x.chunks(image_len).zip(out.chunks_mut(shape.outputs * pixels)).collect();
+    crate::parallel::for_each(&mut images, run);
 }
 
 /// A depthwise convolution (one filter per channel, `outputs == channels`, no dilation):
@@ -145,8 +140,8 @@ pub fn depthwise_conv2d(x: &[f32], weight: &[f32], bias: &[f32], shape: &Conv2dS
     assert_eq!(weight.len(), s.channels * kh * kw, "convolution weight");
     assert_eq!(bias.len(), s.channels, "convolution bias");
     assert_eq!(out.len(), s.batch * s.channels * oh * ow, "convolution output");
-    let run = |(index, (input, output)): (usize, (&[f32], &mut [f32]))| {
-        let c = index % s.channels;
+    let run = |(index, (input, output)): &mut (usize, (&[f32], &mut [f32]))| {
+        let c = *index % s.channels;
         let taps = &weight[c * kh * kw..(c + 1) * kh * kw];
         #[cfg(target_arch = "x86_64")]
         {
@@ -161,24 +156,22 @@ pub fn depthwise_conv2d(x: &[f32], weight: &[f32], bias: &[f32], shape: &Conv2dS
         }
         depthwise_plane(input, taps, bias[c], s, output)
     };
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        x.par_chunks(plane).zip(out.par_chunks_mut(oh * ow)).enumerate().for_each(run);
-    }
-    #[cfg(target_arch = "wasm32")]
-    x.chunks(plane).zip(out.chunks_mut(oh * ow)).enumerate().for_each(run);
+    let mut planes: Vec<_> = x.chunks(plane).zip(out.chunks_mut(oh * ow)).enumerate().collect();
+    crate::parallel::for_each(&mut planes, run);
 }
 
 /// One image plane of [`depthwise_conv2d`]: `output [oh, ow]` from `input [h, w]`, its taps
-/// `[kh, kw]` and its bias.
+/// `[kh, kw]` and its bias. Each output row is summed in a buffer a whole number of SIMD
+/// vectors wide (the padded phases are wide enough to read), so the small planes of the last
+/// stages (7 or 14 pixels a row) run vectorised instead of in the loop's scalar remainder.
 #[inline(always)]
 fn depthwise_plane(input: &[f32], taps: &[f32], bias: f32, s: &Conv2dShape, output: &mut [f32]) {
     let [oh, ow] = s.output_size();
     let [kh, kw] = s.kernel;
     let (padded_h, padded_w) = (s.height + 2 * s.padding[0], s.width + 2 * s.padding[1]);
     let step = s.stride[1];
-    let phase_w = padded_w.div_ceil(step);
+    let row_width = ow.next_multiple_of(8);
+    let phase_w = padded_w.div_ceil(step).max((kw - 1) / step + row_width);
     // phases[p][row][q] holds padded column q * step + p of `row`.
     // Filled a row at a time without a division per value (which wasm runs slowly).
     let mut phases = vec![0.0f32; step * padded_h * phase_w];
@@ -201,19 +194,20 @@ fn depthwise_plane(input: &[f32], taps: &[f32], bias: f32, s: &Conv2dShape, outp
             }
         }
     }
-    output.fill(bias);
+    let mut sums = vec![0.0f32; row_width];
     for y in 0..oh {
-        let row = &mut output[y * ow..(y + 1) * ow];
+        sums.fill(bias);
         for ki in 0..kh {
             let source_row = y * s.stride[0] + ki;
             for kj in 0..kw {
                 let tap = taps[ki * kw + kj];
                 let start = ((kj % step) * padded_h + source_row) * phase_w + kj / step;
-                for (o, &v) in row.iter_mut().zip(&phases[start..start + ow]) {
+                for (o, &v) in sums.iter_mut().zip(&phases[start..start + row_width]) {
                     *o += tap * v;
                 }
             }
         }
+        output[y * ow..(y + 1) * ow].copy_from_slice(&sums[..ow]);
     }
 }
 

@@ -3,9 +3,10 @@
 //! the module `packed`, otherwise), and [`batched_matmul`] with OpenBLAS or in wasm. OpenBLAS's Haswell kernel runs MiniLM's shapes at about twice the
 //! speed of the `gemm` crate that burn-flex uses (35 against 17-20 GFLOP/s on one core here).
 //!
-//! OpenBLAS runs single-threaded; the work is split over rayon's threads (by batch item, or by
-//! rows or columns of one product), so the products share rayon's pool with the rest of burn
-//! instead of a second pool of spinning threads.
+//! OpenBLAS runs single-threaded; the work is split over the threads of module `parallel` (by
+//! batch item, or by rows or columns of one product): rayon's natively, so the products share
+//! its pool with the rest of burn instead of a second pool of spinning threads, and the web
+//! workers of the threaded browser package.
 
 #[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
 use std::ffi::c_int;
@@ -119,38 +120,44 @@ struct Block {
 }
 
 #[cfg(any(feature = "openblas", target_arch = "wasm32"))]
-/// Products below this many multiply-adds run on one thread.
-const PARALLEL_WORK: usize = 1 << 18;
+/// Products below this many multiply-adds run on one thread (about 50 us in wasm: less than
+/// that does not pay for waking a web worker).
+const PARALLEL_WORK: usize = 1 << 20;
 
 #[cfg(any(feature = "openblas", target_arch = "wasm32"))]
 /// Splits `batch` products of `m x k` by `k x n` into blocks for `threads` threads: whole
-/// products when there are enough of them, else bands of rows (or columns, for short products).
+/// products when there are enough of them, else bands of the larger side (rows of `a`, or
+/// columns of `b`), so that each thread packs its own part of the larger operand.
 fn blocks(batch: usize, m: usize, n: usize, k: usize, threads: usize) -> Vec<Block> {
+    use crate::packed::{MR, NR};
     let whole = |b| Block { batch: b, row: 0, rows: m, col: 0, cols: n };
     let work = batch * m * n * k;
     if threads <= 1 || work < PARALLEL_WORK || batch >= 2 * threads {
         return (0..batch).map(whole).collect();
     }
-    // At least two blocks per thread for balance, each at least 16 rows or columns wide.
-    let per_item = (2 * threads).div_ceil(batch);
-    let split = |len: usize| -> Vec<(usize, usize)> {
+    // Four blocks per thread, so that a thread that starts late (a web worker waking up) or runs
+    // slow leaves little for the others to wait on, each at least 16 wide and a whole number of
+    // the packed product's tiles.
+    let per_item = (4 * threads).div_ceil(batch);
+    let split = |len: usize, tile: usize| -> Vec<(usize, usize)> {
         let parts = per_item.min(len.div_ceil(16)).max(1);
-        let size = len.div_ceil(parts);
-        (0..len).step_by(size.max(1)).map(|start| (start, size.min(len - start))).collect()
+        let size = len.div_ceil(parts).next_multiple_of(tile);
+        (0..len).step_by(size).map(|start| (start, size.min(len - start))).collect()
     };
     let mut out = Vec::new();
     for b in 0..batch {
-        if m >= n || m >= 64 {
-            out.extend(split(m).into_iter().map(|(row, rows)| Block { batch: b, row, rows, col: 0, cols: n }));
+        if m >= n {
+            out.extend(split(m, MR).into_iter().map(|(row, rows)| Block { batch: b, row, rows, col: 0, cols: n }));
         } else {
-            out.extend(split(n).into_iter().map(|(col, cols)| Block { batch: b, row: 0, rows: m, col, cols }));
+            out.extend(split(n, NR).into_iter().map(|(col, cols)| Block { batch: b, row: 0, rows: m, col, cols }));
         }
     }
     out
 }
 
 #[cfg(any(feature = "openblas", target_arch = "wasm32"))]
-/// `out[b] = lhs[b] x rhs[b]` for every batch item `b`, with `out` contiguous `[batch, m, n]`.
+/// `out[b] = lhs[b] x rhs[b]` for every batch item `b`, with `out` contiguous `[batch, m, n]`,
+/// split over the threads (module `parallel`).
 ///
 /// # Panics
 /// When the shapes disagree, an operand is not BLAS-compatible (see
@@ -175,70 +182,29 @@ pub fn batched_matmul(lhs: &Strided<'_>, rhs: &Strided<'_>, out: &mut [f32]) {
             assert!(operand.at(item, rows - 1, cols - 1) < operand.data.len(), "operand outside its buffer");
         }
     }
-    let blocks = blocks(batch, m, n, k, threads());
-    #[cfg(target_arch = "wasm32")]
-    for block in &blocks {
-        // One thread: each block is one item's whole product, written through a plain slice.
+    let mut blocks = blocks(batch, m, n, k, crate::parallel::threads());
+    let out_ptr = SendPtr(out.as_mut_ptr());
+    crate::parallel::for_each(&mut blocks, |block| {
         let c_start = block.batch * m * n + block.row * n + block.col;
-        sgemm(
-            a.transposed,
-            b.transposed,
-            block.rows,
-            block.cols,
-            k,
-            &lhs.data[lhs.at(block.batch, block.row, 0)..],
-            a.leading,
-            &rhs.data[rhs.at(block.batch, 0, block.col)..],
-            b.leading,
-            0.0,
-            &mut out[c_start..],
-            n,
-        );
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        let int = |v: usize| c_int::try_from(v).expect("matrix size fits BLAS's int");
-        let _ = (int(m), int(n), int(k), int(a.leading), int(b.leading));
-        single_threaded_blas();
-        let out_ptr = SendPtr(out.as_mut_ptr());
-        let run = |block: &Block| {
-            let a_start = lhs.at(block.batch, block.row, 0);
-            let b_start = rhs.at(block.batch, 0, block.col);
-            let c_start = block.batch * m * n + block.row * n + block.col;
-            let trans = |t: bool| if t { ffi::TRANS } else { ffi::NO_TRANS };
-            // SAFETY: the operands' ranges were bounds-checked above; each block writes a disjoint
-            // rectangle of `out` (rows `row..row + rows`, columns `col..col + cols` of its item).
-            unsafe {
-                ffi::cblas_sgemm(
-                    ffi::ROW_MAJOR,
-                    trans(a.transposed),
-                    trans(b.transposed),
-                    int(block.rows),
-                    int(block.cols),
-                    int(k),
-                    1.0,
-                    lhs.data.as_ptr().add(a_start),
-                    int(a.leading),
-                    rhs.data.as_ptr().add(b_start),
-                    int(b.leading),
-                    0.0,
-                    out_ptr.get().add(c_start),
-                    int(n),
-                )
-            }
-        };
-        use rayon::prelude::*;
-        blocks.par_iter().for_each(run);
-    }
-}
-
-/// The threads the products are split over: rayon's natively, one in wasm.
-#[cfg(any(feature = "openblas", target_arch = "wasm32"))]
-fn threads() -> usize {
-    #[cfg(not(target_arch = "wasm32"))]
-    return rayon::current_num_threads();
-    #[cfg(target_arch = "wasm32")]
-    return 1;
+        // SAFETY: the operands' ranges were bounds-checked above; each block writes a disjoint
+        // rectangle of `out` (rows `row..row + rows`, columns `col..col + cols` of its item).
+        unsafe {
+            product(
+                a.transposed,
+                b.transposed,
+                block.rows,
+                block.cols,
+                k,
+                &lhs.data[lhs.at(block.batch, block.row, 0)..],
+                a.leading,
+                &rhs.data[rhs.at(block.batch, 0, block.col)..],
+                b.leading,
+                0.0,
+                out_ptr.get().add(c_start),
+                n,
+            )
+        }
+    });
 }
 
 /// `c = op(a) x op(b) + beta c` for one `m x k` by `k x n` product of strided row-major
@@ -274,14 +240,43 @@ pub fn sgemm(
     assert!(fits(a.len(), a_rows, a_cols, lda), "sgemm: a outside its slice");
     assert!(fits(b.len(), b_rows, b_cols, ldb), "sgemm: b outside its slice");
     assert!(fits(c.len(), m, n, ldc), "sgemm: c outside its slice");
+    // SAFETY: every operand's extent was checked against its slice above, and `c` is borrowed
+    // mutably for the call.
+    unsafe { product(a_t, b_t, m, n, k, a, lda, b, ldb, beta, c.as_mut_ptr(), ldc) }
+}
+
+/// [`sgemm`] without the checks, `c` as a pointer (so threads can fill disjoint rectangles of one
+/// matrix): OpenBLAS where built, else the packed product.
+///
+/// # Safety
+/// `a` and `b` must hold their matrices, and `c` must be valid for `m` rows of `n` values `ldc`
+/// apart that no other thread touches meanwhile.
+#[allow(clippy::too_many_arguments)]
+unsafe fn product(
+    a_t: bool,
+    b_t: bool,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    beta: f32,
+    c: *mut f32,
+    ldc: usize,
+) {
     #[cfg(not(all(feature = "openblas", not(target_arch = "wasm32"))))]
-    crate::packed::sgemm(a_t, b_t, m, n, k, a, lda, b, ldb, beta, c, ldc);
+    // SAFETY: the caller's contract is the packed product's.
+    unsafe {
+        crate::packed::sgemm(a_t, b_t, m, n, k, a, lda, b, ldb, beta, c, ldc)
+    };
     #[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
     {
         let int = |v: usize| c_int::try_from(v).expect("matrix size fits BLAS's int");
         let trans = |t: bool| if t { ffi::TRANS } else { ffi::NO_TRANS };
         single_threaded_blas();
-        // SAFETY: every operand's extent was checked against its slice above.
+        // SAFETY: the caller's contract: every operand holds its matrix.
         unsafe {
             ffi::cblas_sgemm(
                 ffi::ROW_MAJOR,
@@ -296,24 +291,24 @@ pub fn sgemm(
                 b.as_ptr(),
                 int(ldb),
                 beta,
-                c.as_mut_ptr(),
+                c,
                 int(ldc),
             )
         }
     }
 }
 
-#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
+#[cfg(any(feature = "openblas", target_arch = "wasm32"))]
 /// A raw output pointer shared by the blocks, which write disjoint parts of it.
 #[derive(Clone, Copy)]
 struct SendPtr(*mut f32);
-#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
+#[cfg(any(feature = "openblas", target_arch = "wasm32"))]
 // SAFETY: the blocks of one product write disjoint ranges (see `batched_matmul`).
 unsafe impl Send for SendPtr {}
-#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
+#[cfg(any(feature = "openblas", target_arch = "wasm32"))]
 unsafe impl Sync for SendPtr {}
 
-#[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
+#[cfg(any(feature = "openblas", target_arch = "wasm32"))]
 impl SendPtr {
     fn get(self) -> *mut f32 {
         self.0

@@ -6,7 +6,9 @@
 //!   else through a packed product of Marquee's own (`packed`: SIMD128 in wasm, with fused
 //!   multiply-adds under the feature `relaxed-simd`);
 //! - [`conv`]: 2-D convolutions as im2col into those products (with OpenBLAS, and in wasm);
-//! - [`recurrence`]: the LSTM recurrence, forward and backward through time.
+//! - [`recurrence`]: the LSTM recurrence, forward and backward through time;
+//! - [`parallel`]: how all of them split their work over threads (rayon natively; web workers
+//!   beside the page's thread in the threaded browser package, feature `threads`).
 //!
 //! This crate is compiled with full optimisation even in the dev profile (the workspace's
 //! `Cargo.toml`): its loops are written for the auto-vectoriser, which only runs from opt-level 2.
@@ -17,4 +19,5 @@ pub mod gemm;
 pub mod math;
 #[cfg_attr(all(feature = "openblas", not(target_arch = "wasm32"), not(test)), allow(dead_code))]
 mod packed;
+pub mod parallel;
 pub mod recurrence;

@@ -7,16 +7,15 @@
 //! Accuracy: within 1e-6 relative error of the exact function over the range where f32 results
 //! are normal (the tests check it against `libm`'s f64 functions).
 
+/// Values a thread takes at a time when an element-wise pass is split over threads.
+const CHUNK: usize = 1 << 14;
+
 /// Applies `f` to every element of `data` in place, on every core for large slices.
 fn map_in_place(data: &mut [f32], f: fn(&mut [f32])) {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        const CHUNK: usize = 1 << 14;
-        if data.len() > 2 * CHUNK {
-            data.par_chunks_mut(CHUNK).for_each(f);
-            return;
-        }
+    if data.len() > 2 * CHUNK && crate::parallel::threads() > 1 {
+        let mut chunks: Vec<_> = data.chunks_mut(CHUNK).collect();
+        crate::parallel::for_each(&mut chunks, |chunk| f(chunk));
+        return;
     }
     f(data)
 }
@@ -24,16 +23,10 @@ fn map_in_place(data: &mut [f32], f: fn(&mut [f32])) {
 /// Writes `f(input, extra)` into `out`, on every core for large slices.
 fn zip_into(input: &[f32], extra: &[f32], out: &mut [f32], f: fn(&[f32], &[f32], &mut [f32])) {
     debug_assert!(input.len() == out.len() && extra.len() == out.len());
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        const CHUNK: usize = 1 << 14;
-        if out.len() > 2 * CHUNK {
-            out.par_chunks_mut(CHUNK)
-                .zip(input.par_chunks(CHUNK).zip(extra.par_chunks(CHUNK)))
-                .for_each(|(o, (i, e))| f(i, e, o));
-            return;
-        }
+    if out.len() > 2 * CHUNK && crate::parallel::threads() > 1 {
+        let mut chunks: Vec<_> = out.chunks_mut(CHUNK).zip(input.chunks(CHUNK).zip(extra.chunks(CHUNK))).collect();
+        crate::parallel::for_each(&mut chunks, |(o, (i, e))| f(i, e, o));
+        return;
     }
     f(input, extra, out)
 }
@@ -273,6 +266,14 @@ pub fn gelu_derivative(x: f32) -> f32 {
 }
 
 simd_loop!(
+    /// In place: `e^x`.
+    fn exp_slice(|x| exp(x))
+);
+simd_loop!(
+    /// `out = grad * e` from the exponential's output `e`.
+    fn exp_backward_slice(|e, grad| grad * e)
+);
+simd_loop!(
     /// In place: `tanh`.
     fn tanh_slice(|x| tanh(x))
 );
@@ -300,6 +301,8 @@ simd_loop!(
 /// The element-wise functions Marquee computes itself on the CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Unary {
+    /// `e^x` (softmax's, on the CPU).
+    Exp,
     /// The hyperbolic tangent.
     Tanh,
     /// The logistic function.
@@ -314,6 +317,7 @@ impl Unary {
     /// Applies the function to every element, in place.
     pub fn apply(self, data: &mut [f32]) {
         let f: fn(&mut [f32]) = match self {
+            Unary::Exp => exp_slice,
             Unary::Tanh => tanh_slice,
             Unary::Sigmoid => sigmoid_slice,
             Unary::Gelu => gelu_slice,
@@ -327,10 +331,11 @@ impl Unary {
         !matches!(self, Unary::Gelu)
     }
 
-    /// Writes `grad * f'(x)` into `out`, from `saved`: the output for `Tanh` and
-    /// `Sigmoid`, the input for `Gelu` (see [`Unary::backward_from_output`]).
+    /// Writes `grad * f'(x)` into `out`, from `saved`: the output for `Exp`, `Tanh`, `Sigmoid`
+    /// and `Relu6`, the input for `Gelu` (see [`Unary::backward_from_output`]).
     pub fn backward(self, saved: &[f32], grad: &[f32], out: &mut [f32]) {
         let f: fn(&[f32], &[f32], &mut [f32]) = match self {
+            Unary::Exp => exp_backward_slice,
             Unary::Tanh => tanh_backward_slice,
             Unary::Sigmoid => sigmoid_backward_slice,
             Unary::Gelu => gelu_backward_slice,
@@ -424,9 +429,10 @@ mod tests {
     #[test]
     fn derivatives_match_finite_differences() {
         let xs: Vec<f32> = (-60..=60).map(|i| i as f32 * 0.1).collect();
-        for unary in [Unary::Tanh, Unary::Sigmoid, Unary::Gelu, Unary::Relu6] {
+        for unary in [Unary::Exp, Unary::Tanh, Unary::Sigmoid, Unary::Gelu, Unary::Relu6] {
             let exact = |x: f64| -> f64 {
                 match unary {
+                    Unary::Exp => x.exp(),
                     Unary::Tanh => x.tanh(),
                     Unary::Sigmoid => 1.0 / (1.0 + (-x).exp()),
                     Unary::Gelu => 0.5 * x * libm::erfc(-x / std::f64::consts::SQRT_2),

@@ -9,18 +9,23 @@
 //! Elsewhere it is plain Rust that the compiler vectorises.
 
 /// Rows of the micro-kernel's tile.
-const MR: usize = 4;
+pub(crate) const MR: usize = 4;
 /// Columns of the micro-kernel's tile (two `f32x4` vectors).
-const NR: usize = 8;
+pub(crate) const NR: usize = 8;
 /// Rows of `b` (columns of `a`) packed at a time: a `KC x NR` strip stays in the L1 cache.
 const KC: usize = 256;
 /// Rows of `a` packed at a time.
 const MC: usize = 128;
 
 /// `c = op(a) x op(b) + beta c` for row-major matrices `ld*` apart (`op` transposes where `a_t`
-/// / `b_t` is set). The caller has checked that every operand lies inside its slice.
+/// / `b_t` is set), `c` given as a pointer to its first element, so that threads can write
+/// disjoint rectangles of one matrix.
+///
+/// # Safety
+/// `c` must be valid for reads and writes of `m` rows of `n` values `ldc` apart, and no other
+/// thread may touch those values meanwhile. `a` and `b` must hold their matrices.
 #[allow(clippy::too_many_arguments)]
-pub fn sgemm(
+pub unsafe fn sgemm(
     a_t: bool,
     b_t: bool,
     m: usize,
@@ -31,15 +36,17 @@ pub fn sgemm(
     b: &[f32],
     ldb: usize,
     beta: f32,
-    c: &mut [f32],
+    c: *mut f32,
     ldc: usize,
 ) {
+    // SAFETY: row `i`'s `n` values of `c` are this call's alone (the caller's contract).
+    let c_row = |i: usize, col: usize, len: usize| unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc + col), len) };
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
-        for row in c.chunks_mut(ldc).take(m) {
-            row[..n].iter_mut().for_each(|v| *v = if beta == 0.0 { 0.0 } else { beta * *v });
+        for i in 0..m {
+            c_row(i, 0, n).iter_mut().for_each(|v| *v = if beta == 0.0 { 0.0 } else { beta * *v });
         }
         return;
     }
@@ -88,7 +95,7 @@ pub fn sgemm(
                     let tile = micro_kernel(kc, a_strip, b_strip);
                     let (row0, col0) = (ic + r * MR, s * NR);
                     for (i, tile_row) in tile.iter().enumerate().take(rows) {
-                        let out = &mut c[(row0 + i) * ldc + col0..][..cols];
+                        let out = c_row(row0 + i, col0, cols);
                         match scale {
                             Some(0.0) => out.copy_from_slice(&tile_row[..cols]),
                             Some(beta) => out.iter_mut().zip(tile_row).for_each(|(v, t)| *v = beta * *v + t),
@@ -204,7 +211,8 @@ mod tests {
                 let (mut want, mut got) = (start.clone(), start);
                 naive(a_t, b_t, m, n, k, &a, &b, beta, &mut want);
                 let (lda, ldb) = (if a_t { m } else { k }, if b_t { k } else { n });
-                sgemm(a_t, b_t, m, n, k, &a, lda.max(1), &b, ldb.max(1), beta, &mut got, n);
+                // SAFETY: `got` holds the `m x n` output.
+                unsafe { sgemm(a_t, b_t, m, n, k, &a, lda.max(1), &b, ldb.max(1), beta, got.as_mut_ptr(), n) };
                 for (w, g) in want.iter().zip(&got) {
                     assert!((w - g).abs() <= 1e-3 * (1.0 + w.abs()), "{m}x{n}x{k} {a_t} {b_t} {beta}: {w} vs {g}");
                 }

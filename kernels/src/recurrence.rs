@@ -24,11 +24,7 @@ pub struct Forward {
 
 /// Rows per parallel band: two bands per thread, at least 4 rows each.
 fn band(batch: usize) -> usize {
-    #[cfg(not(target_arch = "wasm32"))]
-    let threads = rayon::current_num_threads();
-    #[cfg(target_arch = "wasm32")]
-    let threads = 1;
-    batch.div_ceil(2 * threads).max(4)
+    batch.div_ceil(2 * crate::parallel::threads()).max(4)
 }
 
 /// Runs `f(first_row, rows, parts)` over bands of batch rows, each with its bands of the slices
@@ -44,13 +40,7 @@ where
             bands[i].1.push(chunk);
         }
     }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        bands.into_par_iter().for_each(|(first, slices)| f(first, slices));
-    }
-    #[cfg(target_arch = "wasm32")]
-    bands.into_iter().for_each(|(first, slices)| f(first, slices));
+    crate::parallel::for_each(&mut bands, |(first, slices)| f(*first, std::mem::take(slices)));
 }
 
 /// The recurrence from zero initial states.

@@ -1,6 +1,7 @@
 //! The server behind `marquee serve` and the demo: the page (`www/`) and a bundle at
 //! `/models/default/` over HTTP with the MIME types browsers insist on (`application/wasm`), the
-//! page's Content-Security-Policy, and CORS so that other sites can embed the widget. Std only,
+//! page's Content-Security-Policy, cross-origin isolation for its pages (COOP/COEP, which the
+//! threaded CPU package needs), and CORS and CORP so that other sites can embed the widget. Std only,
 //! so it builds in seconds (the demo serves the page before the CLI exists); bounded against
 //! abuse: GET and HEAD only, request heads of at most 16 KiB, 10 s client timeouts, at most 256
 //! connections, and nothing outside the two folders.
@@ -15,8 +16,10 @@ use std::time::Duration;
 /// Where the default bundle is served.
 pub const DEFAULT_BUNDLE_ROUTE: &str = "/models/default/";
 
-/// The policy the page and the widget are built (and tested) to work under.
-pub const CONTENT_SECURITY_POLICY: &str = "script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; base-uri 'self'";
+/// The policy the page and the widget are built (and tested) to work under. The threaded
+/// package's web workers start from `blob:` URLs (wasm-bindgen-rayon's helper script).
+pub const CONTENT_SECURITY_POLICY: &str =
+    "script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'";
 
 /// What the server serves.
 #[derive(Debug, Clone)]
@@ -175,9 +178,12 @@ fn answer(site: &Site, mut stream: TcpStream) -> std::io::Result<()> {
     stream.flush()
 }
 
-/// Headers of every answer.
-const COMMON_HEADERS: &str = "Access-Control-Allow-Origin: *\r\nCache-Control: no-cache\r\n\
-    X-Content-Type-Options: nosniff\r\nConnection: close\r\n";
+/// Headers of every answer. COOP and COEP make the pages cross-origin isolated, which gives them
+/// `SharedArrayBuffer` and so the threaded CPU package (a worker's script needs COEP too); CORS
+/// and CORP let other sites, isolated or not, embed the widget and load its files.
+const COMMON_HEADERS: &str = "Access-Control-Allow-Origin: *\r\nCross-Origin-Resource-Policy: cross-origin\r\n\
+    Cross-Origin-Opener-Policy: same-origin\r\nCross-Origin-Embedder-Policy: require-corp\r\n\
+    Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n";
 
 /// A short plain-text answer with `status`.
 fn plain_response(status: u16, text: &str) -> Vec<u8> {

@@ -36,7 +36,7 @@ async function ready(page, selector) {
     const w = document.querySelector(s);
     const c = w.model;
     return c
-      ? { backend: c.backend, package: c.package, fallbackReason: c.fallbackReason, fromCache: c.fromCache, name: c.name }
+      ? { backend: c.backend, package: c.package, threads: c.threads, fallbackReason: c.fallbackReason, fromCache: c.fromCache, name: c.name }
       : { error: w.shadowRoot.querySelector(".error").textContent };
   }, selector);
 }
@@ -96,7 +96,8 @@ try {
   await page.goto(config.baseUrl);
   const state = await ready(page, "#classifier");
   if (state.error) throw new Error(`the page's model did not load: ${state.error}`);
-  Object.assign(report, { backend: state.backend, package: state.package, fallbackReason: state.fallbackReason, firstLoadFromCache: state.fromCache, name: state.name });
+  Object.assign(report, { backend: state.backend, package: state.package, threads: state.threads, fallbackReason: state.fallbackReason, firstLoadFromCache: state.fromCache, name: state.name });
+  report.crossOriginIsolated = await page.evaluate(() => globalThis.crossOriginIsolated);
   report.samplesShown = await page.locator("#samples li").count();
   if (config.webgpu) {
     // The WebGPU package not there (yet: the demo builds it while the page is served): the CPU
@@ -116,19 +117,28 @@ try {
   report.repeat = await classify(page, "#classifier", config.movies[0]);
   if (config.screenshots) await page.screenshot({ path: join(config.screenshots, `page-after-${state.backend}.png`), fullPage: true });
   if (config.full) {
-    // The plain-SIMD128 CPU package (for browsers without relaxed SIMD) on the same movies.
+    // The single-thread CPU packages (for pages that are not cross-origin isolated, and for
+    // browsers without relaxed SIMD) on the same movies.
     const movies = config.movies.map((m) => ({ plot: m.plot, poster: [...readFileSync(m.poster)] }));
-    report.plainCpu = await page.evaluate(async (movies) => {
-      const { Marquee } = await import("./pkg/marquee.js");
-      const classifier = await Marquee.load("models/default/", { backend: "cpu", cpuPackage: "cpu" });
-      const out = { package: classifier.package, movies: [] };
-      for (const movie of movies) {
-        const genres = await classifier.classify(new Uint8Array(movie.poster), movie.plot);
-        out.movies.push(genres.map(({ genre, probability }) => ({ genre, probability })));
-      }
-      classifier.dispose();
-      return out;
-    }, movies);
+    report.otherCpuPackages = [];
+    for (const cpuPackage of ["cpu-relaxed", "cpu"]) {
+      report.otherCpuPackages.push(
+        await page.evaluate(
+          async ({ movies, cpuPackage }) => {
+            const { Marquee } = await import("./pkg/marquee.js");
+            const classifier = await Marquee.load("models/default/", { backend: "cpu", cpuPackage });
+            const out = { package: classifier.package, threads: classifier.threads, movies: [] };
+            for (const movie of movies) {
+              const genres = await classifier.classify(new Uint8Array(movie.poster), movie.plot);
+              out.movies.push(genres.map(({ genre, probability }) => ({ genre, probability })));
+            }
+            classifier.dispose();
+            return out;
+          },
+          { movies, cpuPackage },
+        ),
+      );
+    }
   }
   if (!config.full) {
     // The UI checks below do not depend on the backend: a lean run stops at a second visit.

@@ -125,7 +125,7 @@ fn run_node(script: &str, config: &serde_json::Value) -> String {
 /// backend-independent UI checks.
 fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
     let www = repo().join("www");
-    for package in ["cpu", "cpu-relaxed", "webgpu"] {
+    for package in ["cpu", "cpu-relaxed", "cpu-threads", "webgpu"] {
         assert!(
             www.join("pkg").join(package).join("marquee_web_bg.wasm").is_file(),
             "www/pkg/{package} is not built: run scripts/build-web.sh (the README's test command does)"
@@ -178,14 +178,19 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
     assert_eq!(report["name"].as_str(), Some(served.as_str()), "the page loaded the bundle the server serves");
     let backend = if webgpu { "webgpu" } else { "cpu" };
     assert_eq!(report["backend"], backend, "fallback reason: {}", report["fallbackReason"]);
-    // Chromium compiles relaxed SIMD, so marquee.js picks the CPU package with fused multiply-adds.
-    let package = if webgpu { "webgpu" } else { "cpu-relaxed" };
+    // The server's pages are cross-origin isolated and Chromium compiles relaxed SIMD, so
+    // marquee.js picks the threaded CPU package, with fused multiply-adds.
+    assert_eq!(report["crossOriginIsolated"], true, "marquee serve isolates the page (COOP/COEP)");
+    let package = if webgpu { "webgpu" } else { "cpu-threads" };
     assert_eq!(report["package"], package, "the wasm package matches the backend");
+    if !webgpu {
+        assert!(report["threads"].as_u64().is_some_and(|t| t >= 2), "threads: {}", report["threads"]);
+    }
     let requests: Vec<&str> = report["packageRequests"].as_array().unwrap().iter().filter_map(|r| r.as_str()).collect();
     assert!(requests.iter().any(|r| r.ends_with(&format!("pkg/{package}/marquee_web_bg.wasm"))), "{requests:?}");
     if webgpu {
         let missing = &report["webgpuPackageMissing"];
-        assert_eq!((&missing["backend"], &missing["package"]), (&"cpu".into(), &"cpu-relaxed".into()), "{missing}");
+        assert_eq!((&missing["backend"], &missing["package"]), (&"cpu".into(), &"cpu-threads".into()), "{missing}");
         let reason = missing["fallbackReason"].as_str().unwrap_or_default();
         assert!(reason.contains("the WebGPU package did not start"), "{missing}");
     }
@@ -208,12 +213,14 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
         assert_matches_predict(&shown["genres"], want, &format!("{} on {backend}", movie["id"]));
         assert!(shown["genres"].as_array().unwrap().iter().any(|g| g["predicted"] == true), "a genre is highlighted");
     }
-    // The plain-SIMD128 CPU package gives the same probabilities (the full run loads it too).
+    // The single-thread CPU packages give the same probabilities (the full run loads them too).
     if full {
-        let plain = &report["plainCpu"];
-        assert_eq!(plain["package"], "cpu", "{plain}");
-        for ((movie, genres), want) in movies.iter().zip(plain["movies"].as_array().unwrap()).zip(&wants) {
-            assert_matches_predict(genres, want, &format!("{} on the plain CPU package", movie["id"]));
+        let others = report["otherCpuPackages"].as_array().expect("the other CPU packages ran");
+        for (run, package) in others.iter().zip(["cpu-relaxed", "cpu"]) {
+            assert_eq!((&run["package"], &run["threads"]), (&package.into(), &1.into()), "{run}");
+            for ((movie, genres), want) in movies.iter().zip(run["movies"].as_array().unwrap()).zip(&wants) {
+                assert_matches_predict(genres, want, &format!("{} on the {package} package", movie["id"]));
+            }
         }
     }
     let first = report["movies"][0]["millis"].as_f64().unwrap();
@@ -399,7 +406,7 @@ fn bench_page_reports_loads_classifications_and_sizes() {
     let config =
         serde_json::json!({"baseUrl": server.url, "chromium": chromium, "backends": ["cpu"], "runs": 2, "out": out});
     let table = run_node("bench.mjs", &config);
-    assert!(table.contains("| cpu (cpu-relaxed) |"), "a Markdown row for the CPU package: {table}");
+    assert!(table.contains("| cpu (cpu-threads) |"), "a Markdown row for the CPU package: {table}");
     let results: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let run = &results[0];
     let wasm_bytes =
@@ -411,8 +418,9 @@ fn bench_page_reports_loads_classifications_and_sizes() {
         assert_eq!(report["backend"], "cpu", "{visit}: {report}");
         assert_eq!(report["fromCache"], from_cache, "{visit}: the bundle's source");
         assert_eq!(report["name"].as_str(), Some(manifest.name.as_str()));
-        assert_eq!(report["package"], "cpu-relaxed", "{visit}: the CPU package");
-        for package in ["cpu", "cpu-relaxed", "webgpu"] {
+        assert_eq!(report["package"], "cpu-threads", "{visit}: the CPU package");
+        assert!(report["threads"].as_u64().is_some_and(|t| t >= 2), "{visit}: the threaded package's threads");
+        for package in ["cpu", "cpu-relaxed", "cpu-threads", "webgpu"] {
             assert_eq!(
                 report["wasmBytes"][package].as_u64(),
                 Some(wasm_bytes(package)),

@@ -1,17 +1,20 @@
-// Marquee's browser entry point (copied to www/pkg/marquee.js by scripts/build-web.sh). Three
-// wasm packages sit beside it: cpu-relaxed/ and cpu/ (burn's CPU backend only, a few MB; the
-// first with relaxed SIMD's fused multiply-add in its matrix products, the second with plain
-// SIMD128) and webgpu/ (WebGPU and the CPU). This module fetches the WebGPU package only when the
-// browser offers a WebGPU adapter and the caller did not ask for the CPU, so a visitor without
-// WebGPU downloads no WebGPU code; otherwise it takes cpu-relaxed/ where the browser compiles
-// relaxed SIMD, else cpu/.
+// Marquee's browser entry point (copied to www/pkg/marquee.js by scripts/build-web.sh). Four
+// wasm packages sit beside it: cpu-threads/, cpu-relaxed/ and cpu/ (burn's CPU backend only, a
+// few MB; the first two with relaxed SIMD's fused multiply-add in their matrix products, the
+// first also splitting its kernels over web workers, the third with plain SIMD128) and webgpu/
+// (WebGPU and the CPU). This module fetches the WebGPU package only when the browser offers a
+// WebGPU adapter and the caller did not ask for the CPU, so a visitor without WebGPU downloads no
+// WebGPU code. On the CPU it takes cpu-threads/ where the page is cross-origin isolated (threads
+// need SharedArrayBuffer; `marquee serve` sends COOP/COEP) and the browser compiles relaxed SIMD,
+// else cpu-relaxed/ where it compiles relaxed SIMD, else cpu/.
 //
 //   import init, { Marquee } from "./pkg/marquee.js";
 //   await init();                                   // optional: starts nothing until a load
 //   const m = await Marquee.load("models/default/", { backend: "auto", onProgress });
-//   m.backend; m.package; m.fallbackReason; await m.classify(posterBytes, plot); m.dispose();
+//   m.backend; m.package; m.threads; m.fallbackReason; await m.classify(posterBytes, plot); m.dispose();
 
 const packages = {
+  "cpu-threads": new URL("cpu-threads/marquee_web.js", import.meta.url),
   cpu: new URL("cpu/marquee_web.js", import.meta.url),
   "cpu-relaxed": new URL("cpu-relaxed/marquee_web.js", import.meta.url),
   webgpu: new URL("webgpu/marquee_web.js", import.meta.url),
@@ -28,14 +31,31 @@ function relaxedSimdProbe() {
   return new Uint8Array([...header, ...types, ...functions, ...code]);
 }
 
-/** The CPU package this browser runs fastest: "cpu-relaxed" where it has relaxed SIMD. */
-function fastestCpuPackage() {
-  try {
-    return WebAssembly.validate(relaxedSimdProbe()) ? "cpu-relaxed" : "cpu";
-  } catch {
-    return "cpu";
-  }
+/** Whether wasm threads can run here: a cross-origin-isolated page has SharedArrayBuffer. */
+function threadsAvailable() {
+  return globalThis.crossOriginIsolated === true && typeof SharedArrayBuffer === "function";
 }
+
+/** The CPU package this browser runs fastest: "cpu-threads" on a cross-origin-isolated page with
+ * relaxed SIMD, "cpu-relaxed" with relaxed SIMD alone, else "cpu". */
+function fastestCpuPackage() {
+  let relaxed = false;
+  try {
+    relaxed = WebAssembly.validate(relaxedSimdProbe());
+  } catch {
+    relaxed = false;
+  }
+  if (!relaxed) return "cpu";
+  return threadsAvailable() ? "cpu-threads" : "cpu-relaxed";
+}
+
+/** Web workers the threaded package starts: one per further core, the page's thread being the
+ * first (at most 7: one classification's products do not split usefully over more). */
+function helperThreads() {
+  const cores = globalThis.navigator?.hardwareConcurrency ?? 2;
+  return Math.max(1, Math.min(cores, 8) - 1);
+}
+
 const started = new Map();
 
 /** Imports and starts one package once per page; resolves to its module. */
@@ -43,6 +63,7 @@ function start(name) {
   if (!started.has(name)) {
     const module = import(packages[name].href).then(async (pkg) => {
       await pkg.default();
+      if (name === "cpu-threads") await pkg.startThreads(helperThreads());
       return pkg;
     });
     started.set(
@@ -88,19 +109,25 @@ async function askBrowser(backend) {
   return { name: fastestCpuPackage(), reason };
 }
 
-/** The package to run: `cpuPackage` ("cpu" or "cpu-relaxed") overrides the CPU choice. */
+const cpuPackages = ["cpu-threads", "cpu-relaxed", "cpu"];
+
+/** The package to run: `cpuPackage` ("cpu-threads", "cpu-relaxed" or "cpu") overrides the CPU
+ * choice. */
 async function resolvePackage(backend, cpuPackage) {
   const chosen = await choosePackage(backend);
   if (!cpuPackage || chosen.name === "webgpu") return chosen;
-  if (cpuPackage !== "cpu" && cpuPackage !== "cpu-relaxed") {
-    throw new Error(`unknown cpuPackage "${cpuPackage}": use "cpu" or "cpu-relaxed"`);
+  if (!cpuPackages.includes(cpuPackage)) {
+    throw new Error(`unknown cpuPackage "${cpuPackage}": use ${cpuPackages.map((p) => `"${p}"`).join(", ")}`);
+  }
+  if (cpuPackage === "cpu-threads" && !threadsAvailable()) {
+    throw new Error('cpuPackage "cpu-threads" needs a cross-origin-isolated page (COOP/COEP headers)');
   }
   return { ...chosen, name: cpuPackage };
 }
 
 /** Starts `chosen`'s package for `backend`; a package that is not there (not built yet, as
- * while the demo builds the WebGPU one) gives way: WebGPU to the CPU where the backend is "auto",
- * relaxed SIMD to plain SIMD128. */
+ * while the demo builds the WebGPU and threaded ones) gives way: WebGPU to the CPU where the
+ * backend is "auto", threads to one thread, relaxed SIMD to plain SIMD128. */
 async function startChosen(chosen, backend) {
   try {
     return { chosen, pkg: await start(chosen.name) };
@@ -109,9 +136,9 @@ async function startChosen(chosen, backend) {
       const reason = `the WebGPU package did not start (${error?.message ?? error})`;
       return startChosen({ name: fastestCpuPackage(), reason }, "cpu");
     }
-    if (chosen.name !== "cpu-relaxed") throw error;
-    const plain = { ...chosen, name: "cpu" };
-    return { chosen: plain, pkg: await start("cpu") };
+    const next = cpuPackages[cpuPackages.indexOf(chosen.name) + 1];
+    if (!next) throw error;
+    return startChosen({ ...chosen, name: next }, backend);
   }
 }
 
@@ -126,12 +153,14 @@ export class Marquee {
   constructor(inner, fallbackReason, packageName) {
     this.#inner = inner;
     this.#fallbackReason = fallbackReason;
-    /** Which wasm package runs it: "cpu-relaxed", "cpu" or "webgpu". */
+    /** Which wasm package runs it: "cpu-threads", "cpu-relaxed", "cpu" or "webgpu". */
     this.package = packageName;
+    /** How many threads its CPU kernels use: the page's, plus the web workers of "cpu-threads". */
+    this.threads = packageName === "cpu-threads" ? 1 + helperThreads() : 1;
   }
 
   /** Fetches and starts the wasm package that `backend` ("auto", "webgpu", "cpu") needs, ahead
-   * of a load; resolves to its name ("cpu-relaxed", "cpu" or "webgpu"). `cpuPackage` picks the
+   * of a load; resolves to its name ("cpu-threads", "cpu-relaxed", "cpu" or "webgpu"). `cpuPackage` picks the
    * CPU package instead of the browser check. */
   static async start(backend = "auto", cpuPackage = undefined) {
     const { chosen } = await startChosen(await resolvePackage(backend, cpuPackage), backend);
@@ -139,8 +168,8 @@ export class Marquee {
   }
 
   /** Downloads (or reads from Cache Storage), verifies and builds the bundle at `url`. Options:
-   * `backend` ("auto", "webgpu", "cpu"), `onProgress`, and `cpuPackage` ("cpu" or
-   * "cpu-relaxed": which CPU package to run, instead of the fastest the browser compiles). */
+   * `backend` ("auto", "webgpu", "cpu"), `onProgress`, and `cpuPackage` ("cpu-threads",
+   * "cpu-relaxed" or "cpu": which CPU package to run, instead of the fastest the browser runs). */
   static async load(url, options = {}) {
     const backend = options?.backend ?? "auto";
     const { chosen, pkg } = await startChosen(await resolvePackage(backend, options?.cpuPackage), backend);

@@ -19,6 +19,17 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// `await startThreads(helpers)` (the threaded package only, on a cross-origin-isolated page):
+/// starts `helpers` web workers sharing this module's memory; from then on the CPU kernels split
+/// their work over them and the calling thread. Call it once, before loading a model.
+#[cfg(feature = "threads")]
+#[wasm_bindgen(js_name = startThreads)]
+pub async fn start_threads(helpers: usize) -> Result<(), JsValue> {
+    wasm_bindgen_futures::JsFuture::from(wasm_bindgen_rayon::init_thread_pool(helpers)).await?;
+    kernels::parallel::set_helpers(helpers);
+    Ok(())
+}
+
 struct Loaded {
     predictor: Predictor,
     backend: &'static str,

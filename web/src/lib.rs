@@ -1,9 +1,11 @@
 //! Marquee in the browser: a bundle's fused text + image classifier compiled to wasm.
 //!
-//! Built three times (`scripts/build-web.sh`): `www/pkg/cpu-relaxed/` (burn `flex` only, feature
-//! `relaxed-simd`), `www/pkg/cpu/` (the same with plain SIMD128) and `www/pkg/webgpu/` (feature
-//! `webgpu`). From JavaScript, through `www/pkg/marquee.js` (`web/js/marquee.js`), which fetches
-//! the WebGPU package only where the browser offers an adapter (see `www/`):
+//! Built four times (`scripts/build-web.sh`): `www/pkg/cpu-threads/` (burn `flex` only, features
+//! `relaxed-simd` and `threads`: the kernels' work split over web workers, for
+//! cross-origin-isolated pages), `www/pkg/cpu-relaxed/` (the same on one thread),
+//! `www/pkg/cpu/` (plain SIMD128) and `www/pkg/webgpu/` (feature `webgpu`). From JavaScript,
+//! through `www/pkg/marquee.js` (`web/js/marquee.js`), which fetches the WebGPU package only
+//! where the browser offers an adapter (see `www/`):
 //!
 //! ```js
 //! import init, { Marquee } from "./pkg/marquee.js";

@@ -9,7 +9,6 @@ use std::path::Path;
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -282,7 +281,7 @@ impl BertSelfAttention {
         let v = split(ops::linear(&self.value, x));
         // Products over all heads at once, reading the heads' strided views in place.
         let scores = ops::matmul(q, k.swap_dims(2, 3)).div_scalar((head_dim as f64).sqrt()) + mask_bias;
-        let context = ops::matmul(softmax(scores, 3), v);
+        let context = ops::matmul(ops::softmax(scores, 3), v);
         context.swap_dims(1, 2).reshape([batch, len, hidden])
     }
 }

@@ -127,6 +127,7 @@ impl CpuOps for Flex {
     fn marquee_unary(x: FlexTensor, op: Unary) -> FlexTensor {
         if x.dtype() != DType::F32 {
             return match op {
+                Unary::Exp => Flex::float_exp(x),
                 Unary::Tanh => Flex::float_tanh(x),
                 Unary::Sigmoid => Flex::sigmoid(x),
                 Unary::Gelu => Flex::gelu(x),
@@ -146,6 +147,7 @@ impl CpuOps for Flex {
     fn marquee_unary_backward(saved: FlexTensor, grad: FlexTensor, op: Unary) -> FlexTensor {
         if saved.dtype() != DType::F32 || grad.dtype() != DType::F32 {
             return match op {
+                Unary::Exp => Flex::float_mul(grad, saved),
                 Unary::Tanh => {
                     let square = Flex::float_mul(saved.clone(), saved);
                     Flex::float_mul(grad, Flex::float_add_scalar(Flex::float_neg(square), 1.0f32.into()))

@@ -47,8 +47,8 @@ pub fn for_each<T: Send>(items: &mut [T], task: impl Fn(&mut T) + Sync) {
 /// milliseconds before it returns to rayon's pool (which parks the worker): while a
 /// classification runs, the products and convolutions follow each other closely, so the helpers
 /// find each one at once instead of being woken for it. The calling thread offers a job through
-/// the statics below (one job at a time: only the page's thread calls [`for_each`]), works on it
-/// itself, withdraws it and spins until the helpers inside it have left.
+/// the statics below (one job at a time: only the page's thread offers, and never from inside a
+/// job), works on it itself, withdraws it and spins until the helpers inside it have left.
 #[cfg(all(target_arch = "wasm32", feature = "threads"))]
 mod shared {
     use std::cell::Cell;
@@ -70,8 +70,10 @@ mod shared {
     const IDLE_POLLS: usize = 1 << 20;
 
     thread_local! {
-        /// Set on the helpers, so that work they run never offers a job of its own.
-        static IS_HELPER: Cell<bool> = const { Cell::new(false) };
+        /// Set on the helpers, and on the calling thread while its job is on offer, so that work
+        /// run inside a job (an element-wise pass inside an LSTM band, say) never offers a job of
+        /// its own: there is one offer slot, and a nested offer would replace the outer one.
+        static IN_JOB: Cell<bool> = const { Cell::new(false) };
     }
 
     /// One [`for_each`] call: the items and the next one to claim.
@@ -108,7 +110,7 @@ mod shared {
 
     /// A helper: works on every job offered until it has found none for [`IDLE_POLLS`] polls.
     fn helper_loop() {
-        IS_HELPER.with(|h| h.set(true));
+        IN_JOB.with(|h| h.set(true));
         let (mut seen, mut idle) = (usize::MAX, 0);
         loop {
             let sequence = SEQUENCE.load(SeqCst);
@@ -128,6 +130,7 @@ mod shared {
                 idle += 1;
                 std::hint::spin_loop();
             } else {
+                IN_JOB.with(|h| h.set(false));
                 AWAKE.fetch_sub(1, SeqCst);
                 return;
             }
@@ -136,10 +139,11 @@ mod shared {
 
     pub(super) fn for_each<T: Send>(items: &mut [T], task: &(dyn Fn(&mut T) + Sync)) {
         let helpers = HELPERS.load(SeqCst);
-        if helpers == 0 || items.len() < 2 || IS_HELPER.with(Cell::get) {
+        if helpers == 0 || items.len() < 2 || IN_JOB.with(Cell::get) {
             items.iter_mut().for_each(task);
             return;
         }
+        IN_JOB.with(|h| h.set(true));
         let job = Job { items: items.as_mut_ptr(), len: items.len(), next: AtomicUsize::new(0), task };
         JOB.store(&job as *const Job<'_, T> as usize, SeqCst);
         RUN.store(help::<T> as unsafe fn(usize) as usize, SeqCst);
@@ -154,6 +158,7 @@ mod shared {
         while INSIDE.load(SeqCst) != 0 {
             std::hint::spin_loop();
         }
+        IN_JOB.with(|h| h.set(false));
     }
 }
 

@@ -3,7 +3,9 @@
 //! burn-flex runs them through a channels-last copy, im2col tiles and the `gemm` crate, which
 //! `perf` showed as 87% of SimpleCNN's time.
 
-use crate::gemm::{batched_matmul, sgemm, Strided};
+use std::mem::MaybeUninit;
+
+use crate::gemm::{batched_matmul, sgemm, Bias, Strided};
 
 /// The geometry of a convolution: `[batch, channels, height, width]` images, `outputs` filters
 /// of `kernel` pixels, with `stride`, zero `padding` on each side and `dilation` (all `[rows,
@@ -75,62 +77,63 @@ fn im2col(image: &[f32], s: &Conv2dShape, cols: &mut [f32]) {
     }
 }
 
-/// `out [batch, outputs, oh, ow] = conv(x [batch, channels, h, w], weight [outputs, channels, kh,
-/// kw]) + bias [outputs]`, all contiguous.
+/// `conv(x [batch, channels, h, w], weight [outputs, channels, kh, kw]) + bias [outputs]`, all
+/// contiguous: a new `[batch, outputs, oh, ow]`. A 1x1 convolution (stride 1, no padding) reads
+/// the images as they are (each is its own im2col matrix); the bias is added by the products.
 ///
 /// # Panics
 /// When a slice's length does not match `shape`.
-pub fn conv2d(x: &[f32], weight: &[f32], bias: &[f32], shape: &Conv2dShape, out: &mut [f32]) {
+pub fn conv2d(x: &[f32], weight: &[f32], bias: &[f32], shape: &Conv2dShape) -> Vec<f32> {
     let [oh, ow] = shape.output_size();
     let (patch, pixels) = (shape.patch(), oh * ow);
     let image_len = shape.channels * shape.height * shape.width;
     assert_eq!(x.len(), shape.batch * image_len, "convolution input");
     assert_eq!(weight.len(), shape.outputs * patch, "convolution weight");
     assert_eq!(bias.len(), shape.outputs, "convolution bias");
-    assert_eq!(out.len(), shape.batch * shape.outputs * pixels, "convolution output");
-    let with_bias = |image_out: &mut [f32]| {
-        for (plane, b) in image_out.chunks_mut(pixels).zip(bias) {
-            plane.iter_mut().for_each(|v| *v += b);
-        }
+    let filters = |images: usize| Strided {
+        data: weight,
+        offsets: vec![0; images],
+        rows: shape.outputs,
+        cols: patch,
+        row_stride: patch,
+        col_stride: 1,
     };
+    let columns =
+        |data, offsets| Strided { data, offsets, rows: patch, cols: pixels, row_stride: pixels, col_stride: 1 };
+    if shape.kernel == [1, 1] && shape.stride == [1, 1] && shape.padding == [0, 0] {
+        let offsets = (0..shape.batch).map(|b| b * image_len).collect();
+        return batched_matmul(&filters(shape.batch), &columns(x, offsets), Bias::Rows(bias));
+    }
     if shape.batch == 1 {
         // One image: its product split over every thread.
         let mut cols = vec![0.0f32; patch * pixels];
         im2col(x, shape, &mut cols);
-        let lhs = Strided {
-            data: weight,
-            offsets: vec![0],
-            rows: shape.outputs,
-            cols: patch,
-            row_stride: patch,
-            col_stride: 1,
-        };
-        let rhs =
-            Strided { data: &cols, offsets: vec![0], rows: patch, cols: pixels, row_stride: pixels, col_stride: 1 };
-        batched_matmul(&lhs, &rhs, out);
-        with_bias(out);
-        return;
+        return batched_matmul(&filters(1), &columns(&cols, vec![0]), Bias::Rows(bias));
     }
     // Several images: one per thread at a time, each with its own im2col buffer.
+    let mut out = vec![0.0f32; shape.batch * shape.outputs * pixels];
     let run = |(image, image_out): &mut (&[f32], &mut [f32])| {
         let mut cols = vec![0.0f32; patch * pixels];
         im2col(image, shape, &mut cols);
         sgemm(false, false, shape.outputs, pixels, patch, weight, patch, &cols, pixels, 0.0, image_out, pixels);
-        with_bias(image_out);
+        for (plane, b) in image_out.chunks_mut(pixels).zip(bias) {
+            plane.iter_mut().for_each(|v| *v += b);
+        }
     };
     let mut images: Vec<_> = x.chunks(image_len).zip(out.chunks_mut(shape.outputs * pixels)).collect();
     crate::parallel::for_each(&mut images, run);
+    out
 }
 
 /// A depthwise convolution (one filter per channel, `outputs == channels`, no dilation):
-/// `out [batch, channels, oh, ow]` from `x [batch, channels, h, w]`, `weight [channels, kh,
+/// a new `[batch, channels, oh, ow]` from `x [batch, channels, h, w]`, `weight [channels, kh,
 /// kw]` and `bias [channels]`. Each image plane is copied once, zero-padded and split into
 /// `stride` column phases, so every kernel tap reads a contiguous run of input for a whole output
-/// row (vectorised), whatever the stride; planes run in parallel.
+/// row (vectorised), whatever the stride; groups of planes run in parallel.
 ///
 /// # Panics
 /// When a slice's length does not match `shape`, or `shape` is not depthwise.
-pub fn depthwise_conv2d(x: &[f32], weight: &[f32], bias: &[f32], shape: &Conv2dShape, out: &mut [f32]) {
+pub fn depthwise_conv2d(x: &[f32], weight: &[f32], bias: &[f32], shape: &Conv2dShape) -> Vec<f32> {
     let s = shape;
     assert!(s.outputs == s.channels && s.dilation == [1, 1], "a depthwise convolution without dilation");
     let [oh, ow] = s.output_size();
@@ -139,75 +142,178 @@ pub fn depthwise_conv2d(x: &[f32], weight: &[f32], bias: &[f32], shape: &Conv2dS
     assert_eq!(x.len(), s.batch * s.channels * plane, "convolution input");
     assert_eq!(weight.len(), s.channels * kh * kw, "convolution weight");
     assert_eq!(bias.len(), s.channels, "convolution bias");
-    assert_eq!(out.len(), s.batch * s.channels * oh * ow, "convolution output");
-    let run = |(index, (input, output)): &mut (usize, (&[f32], &mut [f32]))| {
-        let c = *index % s.channels;
-        let taps = &weight[c * kh * kw..(c + 1) * kh * kw];
+    let len = s.batch * s.channels * oh * ow;
+    let mut out = Vec::<f32>::with_capacity(len);
+    // Planes in groups, eight groups per thread: a group allocates its scratch once (the last
+    // stages have over a thousand 7x7 planes, where two allocations a plane cost as much as the
+    // plane's arithmetic).
+    let planes = s.batch * s.channels;
+    let group = planes.div_ceil(8 * crate::parallel::threads()).max(1);
+    let run = |(index, (inputs, outputs)): &mut (usize, (&[f32], &mut [MaybeUninit<f32>]))| {
+        let first = *index * group;
         #[cfg(target_arch = "x86_64")]
         {
             #[target_feature(enable = "avx2,fma")]
-            unsafe fn wide(input: &[f32], taps: &[f32], bias: f32, s: &Conv2dShape, output: &mut [f32]) {
-                depthwise_plane(input, taps, bias, s, output)
+            unsafe fn wide(
+                first: usize,
+                inputs: &[f32],
+                weight: &[f32],
+                bias: &[f32],
+                s: &Conv2dShape,
+                outputs: &mut [MaybeUninit<f32>],
+            ) {
+                depthwise_planes(first, inputs, weight, bias, s, outputs)
             }
             if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
                 // SAFETY: the processor supports the features `wide` was compiled for.
-                return unsafe { wide(input, taps, bias[c], s, output) };
+                return unsafe { wide(first, inputs, weight, bias, s, outputs) };
             }
         }
-        depthwise_plane(input, taps, bias[c], s, output)
+        depthwise_planes(first, inputs, weight, bias, s, outputs)
     };
-    let mut planes: Vec<_> = x.chunks(plane).zip(out.chunks_mut(oh * ow)).enumerate().collect();
-    crate::parallel::for_each(&mut planes, run);
+    let mut groups: Vec<_> =
+        x.chunks(group * plane).zip(out.spare_capacity_mut()[..len].chunks_mut(group * oh * ow)).enumerate().collect();
+    crate::parallel::for_each(&mut groups, run);
+    // SAFETY: every plane wrote each of its `oh * ow` values (`depthwise_planes`), and the
+    // planes tile the `len` values.
+    unsafe { out.set_len(len) };
+    out
 }
 
-/// One image plane of [`depthwise_conv2d`]: `output [oh, ow]` from `input [h, w]`, its taps
-/// `[kh, kw]` and its bias. Each output row is summed in a buffer a whole number of SIMD
-/// vectors wide (the padded phases are wide enough to read), so the small planes of the last
-/// stages (7 or 14 pixels a row) run vectorised instead of in the loop's scalar remainder.
+/// Consecutive planes of [`depthwise_conv2d`], the first being plane `first` (of `batch *
+/// channels`): `outputs` from `inputs`, with one scratch buffer for all of them. Each plane is
+/// copied once, zero-padded and split into `stride` column phases, so every kernel tap reads a
+/// contiguous run of input for a whole output row (vectorised), whatever the stride. Each output
+/// row is summed sixteen or eight values at a time in registers over all the taps (the padded
+/// phases are wide enough to read a whole number of SIMD vectors), so the small planes of the
+/// last stages (7 or 14 pixels a row) run vectorised, and the sums are stored once.
 #[inline(always)]
-fn depthwise_plane(input: &[f32], taps: &[f32], bias: f32, s: &Conv2dShape, output: &mut [f32]) {
+fn depthwise_planes(
+    first: usize,
+    inputs: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    s: &Conv2dShape,
+    outputs: &mut [MaybeUninit<f32>],
+) {
     let [oh, ow] = s.output_size();
     let [kh, kw] = s.kernel;
     let (padded_h, padded_w) = (s.height + 2 * s.padding[0], s.width + 2 * s.padding[1]);
     let step = s.stride[1];
     let row_width = ow.next_multiple_of(8);
     let phase_w = padded_w.div_ceil(step).max((kw - 1) / step + row_width);
-    // phases[p][row][q] holds padded column q * step + p of `row`.
-    // Filled a row at a time without a division per value (which wasm runs slowly).
+    // phases[p][row][q] holds padded column q * step + p of `row`. The padding is zeroed once:
+    // each plane then writes the same places, the rest stays zero.
     let mut phases = vec![0.0f32; step * padded_h * phase_w];
-    let pad_w = s.padding[1];
-    for y in 0..s.height {
-        let source = &input[y * s.width..(y + 1) * s.width];
+    // Where each tap's run of the phases starts for output (0, 0) (computed once: wasm divides
+    // slowly); output row y, column x0 adds y * stride * phase_w + x0.
+    let tap_starts: Vec<usize> =
+        (0..kh).flat_map(|ki| (0..kw).map(move |kj| ((kj % step) * padded_h + ki) * phase_w + kj / step)).collect();
+    for (i, (input, output)) in inputs.chunks(s.height * s.width).zip(outputs.chunks_mut(oh * ow)).enumerate() {
+        let c = (first + i) % s.channels;
+        let taps = &weight[c * kh * kw..(c + 1) * kh * kw];
+        fill_phases(input, s, phase_w, &mut phases);
+        for y in 0..oh {
+            // Sixteen outputs at a time (eight at the end), summed over every tap in registers.
+            let row = &mut output[y * ow..(y + 1) * ow];
+            let mut x0 = 0;
+            while x0 < ow {
+                let width = if row_width - x0 >= 16 { 16 } else { 8 };
+                let run = &phases[y * s.stride[0] * phase_w + x0..];
+                let sums = taps_block(width, run, taps, &tap_starts, bias[c]);
+                let written = width.min(ow - x0);
+                row[x0..x0 + written].iter_mut().zip(&sums).for_each(|(o, &v)| _ = o.write(v));
+                x0 += written;
+            }
+        }
+    }
+}
+
+/// Copies one plane into its zero-padded stride phases (`phases[p][row][q]` is padded column
+/// `q * step + p` of `row`), leaving the padding as it is (zero). Each phase row is a strided
+/// copy over the columns that exist, without a test or a division per value.
+fn fill_phases(input: &[f32], s: &Conv2dShape, phase_w: usize, phases: &mut [f32]) {
+    let step = s.stride[1];
+    let (padded_h, pad_w) = (s.height + 2 * s.padding[0], s.padding[1]);
+    for (y, source) in input.chunks(s.width).enumerate() {
         let row = y + s.padding[0];
         if step == 1 {
             phases[row * phase_w + pad_w..][..s.width].copy_from_slice(source);
             continue;
         }
         for p in 0..step {
+            // Padded column q * step + p is input column q * step + p - pad_w: from the first q
+            // where that is not negative, to the end of the input row.
+            let first = pad_w.saturating_sub(p).div_ceil(step);
             let line = &mut phases[(p * padded_h + row) * phase_w..][..phase_w];
-            for (q, slot) in line.iter_mut().enumerate() {
-                // Padded column q * step + p is input column q * step + p - pad_w, where it exists.
-                let column = q * step + p;
-                if column >= pad_w && column - pad_w < s.width {
-                    *slot = source[column - pad_w];
-                }
-            }
+            let columns = source.iter().skip(first * step + p - pad_w).step_by(step);
+            line[first..].iter_mut().zip(columns).for_each(|(slot, &v)| *slot = v);
         }
     }
-    let mut sums = vec![0.0f32; row_width];
-    for y in 0..oh {
-        sums.fill(bias);
-        for ki in 0..kh {
-            let source_row = y * s.stride[0] + ki;
-            for kj in 0..kw {
-                let tap = taps[ki * kw + kj];
-                let start = ((kj % step) * padded_h + source_row) * phase_w + kj / step;
-                for (o, &v) in sums.iter_mut().zip(&phases[start..start + row_width]) {
-                    *o += tap * v;
-                }
+}
+
+/// `width` (8 or 16) outputs of a row of a depthwise plane: the bias plus every tap times its
+/// run of the padded phases (`phases[tap_starts[t]..]`, see [`depthwise_planes`]), in the order
+/// of the taps; in the first `width` values.
+#[inline(always)]
+fn taps_block(width: usize, phases: &[f32], taps: &[f32], tap_starts: &[usize], bias: f32) -> [f32; 16] {
+    #[cfg(target_arch = "wasm32")]
+    // SAFETY: the module was compiled for the features `simd::taps_block` uses (a browser that
+    // lacks them refuses the whole module).
+    return unsafe {
+        match width {
+            16 => simd::taps_block::<4>(phases, taps, tap_starts, bias),
+            _ => simd::taps_block::<2>(phases, taps, tap_starts, bias),
+        }
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let mut sums = [bias; 16];
+        for (&tap, &start) in taps.iter().zip(tap_starts) {
+            for (o, &v) in sums[..width].iter_mut().zip(&phases[start..start + width]) {
+                *o += tap * v;
             }
         }
-        output[y * ow..(y + 1) * ow].copy_from_slice(&sums[..ow]);
+        sums
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod simd {
+    use core::arch::wasm32::*;
+
+    /// [`super::taps_block`] for `4 * V` outputs in `V` SIMD128 accumulators (multiply-adds
+    /// fused with the feature `relaxed-simd`).
+    ///
+    /// # Safety
+    /// The module must have been compiled for its features (always, in a module a browser runs).
+    #[cfg_attr(feature = "relaxed-simd", target_feature(enable = "relaxed-simd"))]
+    pub unsafe fn taps_block<const V: usize>(
+        phases: &[f32],
+        taps: &[f32],
+        tap_starts: &[usize],
+        bias: f32,
+    ) -> [f32; 16] {
+        let mut sums = [f32x4_splat(bias); V];
+        for (&tap, &start) in taps.iter().zip(tap_starts) {
+            let tap = f32x4_splat(tap);
+            let run = &phases[start..start + 4 * V];
+            for (v, sum) in sums.iter_mut().enumerate() {
+                // SAFETY: `run` holds 4 * V values; wasm has no alignment faults.
+                let x = unsafe { v128_load(run.as_ptr().add(4 * v) as *const v128) };
+                #[cfg(feature = "relaxed-simd")]
+                let next = f32x4_relaxed_madd(tap, x, *sum);
+                #[cfg(not(feature = "relaxed-simd"))]
+                let next = f32x4_add(f32x4_mul(tap, x), *sum);
+                *sum = next;
+            }
+        }
+        let mut out = [0.0f32; 16];
+        for (v, sum) in sums.iter().enumerate() {
+            // SAFETY: V is at most 4, so the vector fits in `out`.
+            unsafe { v128_store(out.as_mut_ptr().add(4 * v) as *mut v128, *sum) };
+        }
+        out
     }
 }
 
@@ -271,8 +377,8 @@ mod tests {
             let x: Vec<f32> = (0..batch * 4 * 11 * 9).map(value).collect();
             let weight: Vec<f32> = (0..4 * kernel[0] * kernel[1]).map(|i| value(i + 3)).collect();
             let bias = vec![0.5, -0.25, 0.0, 1.0];
-            let mut out = vec![f32::NAN; batch * 4 * oh * ow];
-            depthwise_conv2d(&x, &weight, &bias, &s, &mut out);
+            let out = depthwise_conv2d(&x, &weight, &bias, &s);
+            assert_eq!(out.len(), batch * 4 * oh * ow);
             // Each channel alone is a one-channel convolution.
             for b in 0..batch {
                 for c in 0..4 {
@@ -298,6 +404,10 @@ mod tests {
             (2, [5, 3], [1, 2], [2, 0], [1, 1]),
             (1, [3, 3], [1, 1], [2, 2], [2, 2]),
             (2, [7, 7], [2, 2], [3, 3], [1, 1]),
+            // 1x1: the images read as they are.
+            (1, [1, 1], [1, 1], [0, 0], [1, 1]),
+            (3, [1, 1], [1, 1], [0, 0], [1, 1]),
+            (2, [1, 1], [2, 2], [0, 0], [1, 1]),
         ] {
             let s =
                 Conv2dShape { batch, channels: 3, height: 11, width: 9, outputs: 4, kernel, stride, padding, dilation };
@@ -305,8 +415,8 @@ mod tests {
             let x: Vec<f32> = (0..batch * 3 * 11 * 9).map(value).collect();
             let weight: Vec<f32> = (0..4 * 3 * kernel[0] * kernel[1]).map(|i| value(i + 5)).collect();
             let bias = vec![0.5, -0.25, 0.0, 1.0];
-            let mut out = vec![f32::NAN; batch * 4 * oh * ow];
-            conv2d(&x, &weight, &bias, &s, &mut out);
+            let out = conv2d(&x, &weight, &bias, &s);
+            assert_eq!(out.len(), batch * 4 * oh * ow);
             for (a, b) in out.iter().zip(naive(&x, &weight, &bias, &s)) {
                 assert!((a - b).abs() < 1e-4, "{s:?}: {a} vs {b}");
             }

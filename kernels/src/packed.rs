@@ -21,9 +21,12 @@ const MC: usize = 128;
 /// / `b_t` is set), `c` given as a pointer to its first element, so that threads can write
 /// disjoint rectangles of one matrix.
 ///
+/// With `beta` 0, `c` is only written, so it may start uninitialised.
+///
 /// # Safety
-/// `c` must be valid for reads and writes of `m` rows of `n` values `ldc` apart, and no other
-/// thread may touch those values meanwhile. `a` and `b` must hold their matrices.
+/// `c` must be valid for reads and writes of `m` rows of `n` values `ldc` apart (initialised
+/// unless `beta` is 0), and no other thread may touch those values meanwhile. `a` and `b` must
+/// hold their matrices.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn sgemm(
     a_t: bool,
@@ -39,14 +42,22 @@ pub unsafe fn sgemm(
     c: *mut f32,
     ldc: usize,
 ) {
-    // SAFETY: row `i`'s `n` values of `c` are this call's alone (the caller's contract).
+    // SAFETY: row `i`'s `n` values of `c` are this call's alone (the caller's contract); read
+    // as a slice only where they hold values (beta not 0, or after the first panel).
     let c_row = |i: usize, col: usize, len: usize| unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc + col), len) };
+    // SAFETY: as above, written without being read.
+    let write_row = |i: usize, col: usize, values: &[f32]| unsafe {
+        std::ptr::copy_nonoverlapping(values.as_ptr(), c.add(i * ldc + col), values.len())
+    };
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
         for i in 0..m {
-            c_row(i, 0, n).iter_mut().for_each(|v| *v = if beta == 0.0 { 0.0 } else { beta * *v });
+            match beta {
+                0.0 => write_row(i, 0, &vec![0.0; n]),
+                _ => c_row(i, 0, n).iter_mut().for_each(|v| *v *= beta),
+            }
         }
         return;
     }
@@ -95,11 +106,13 @@ pub unsafe fn sgemm(
                     let tile = micro_kernel(kc, a_strip, b_strip);
                     let (row0, col0) = (ic + r * MR, s * NR);
                     for (i, tile_row) in tile.iter().enumerate().take(rows) {
-                        let out = c_row(row0 + i, col0, cols);
                         match scale {
-                            Some(0.0) => out.copy_from_slice(&tile_row[..cols]),
-                            Some(beta) => out.iter_mut().zip(tile_row).for_each(|(v, t)| *v = beta * *v + t),
-                            None => out.iter_mut().zip(tile_row).for_each(|(v, t)| *v += t),
+                            Some(0.0) => write_row(row0 + i, col0, &tile_row[..cols]),
+                            Some(beta) => c_row(row0 + i, col0, cols)
+                                .iter_mut()
+                                .zip(tile_row)
+                                .for_each(|(v, t)| *v = beta * *v + t),
+                            None => c_row(row0 + i, col0, cols).iter_mut().zip(tile_row).for_each(|(v, t)| *v += t),
                         }
                     }
                 }

@@ -278,8 +278,11 @@ impl Classifier {
                 None => m.forward(images()),
             },
             Classifier::Fusion(m) => {
-                let t = batch.text_cached.clone().unwrap_or_else(|| m.text_output(text()));
-                let v = batch.image_cached.clone().unwrap_or_else(|| m.image_output(images()));
+                // Side by side in the threaded browser package (the image branch is the shorter).
+                let (t, v) = kernels::parallel::join(
+                    || batch.text_cached.clone().unwrap_or_else(|| m.text_output(text())),
+                    || batch.image_cached.clone().unwrap_or_else(|| m.image_output(images())),
+                );
                 m.head.forward(t, v)
             }
         }

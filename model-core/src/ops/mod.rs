@@ -54,10 +54,16 @@ pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
     let rows = dims[..D - 1].iter().product::<usize>();
     let weight = layer.weight.val();
     let d_out = weight.dims()[1];
-    let product = matmul(x.reshape([rows, d_in]), weight);
+    let x = x.reshape([rows, d_in]);
     let product = match &layer.bias {
-        Some(bias) => product + bias.val().unsqueeze::<2>(),
-        None => product,
+        // At inference the product adds the bias itself (no pass of its own).
+        Some(bias) if !x.device().is_autodiff() => Tensor::from_dispatch(<Dispatch as CpuOps>::marquee_linear(
+            x.into_dispatch(),
+            weight.into_dispatch(),
+            bias.val().into_dispatch(),
+        )),
+        Some(bias) => matmul(x, weight) + bias.val().unsqueeze::<2>(),
+        None => matmul(x, weight),
     };
     let mut out = dims;
     out[D - 1] = d_out;
@@ -121,17 +127,17 @@ fn pointwise(conv: &Conv2d) -> bool {
 }
 
 /// A burn [`Conv2d`] over `x` `[batch, in, h, w]`. On the CPU a 1x1 convolution runs as one
-/// matrix product per image (`[out, in] x [in, h * w]`, OpenBLAS or the packed wasm product), and
-/// at inference (no autodiff) any other ungrouped one as im2col into those products instead of burn-flex's
-/// channels-last copy, im2col tiles and `gemm`, and a depthwise one with contiguous taps
-/// whatever its stride.
+/// matrix product per image (`[out, in] x [in, h * w]`, OpenBLAS or the packed wasm product; at
+/// inference the product adds the bias), and at inference (no autodiff) any other ungrouped one
+/// as im2col into those products instead of burn-flex's channels-last copy, im2col tiles and
+/// `gemm`, and a depthwise one with contiguous taps whatever its stride.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     if !on_cpu(&x) || x.dtype() != DType::F32 {
         return conv.forward(x);
     }
     let [batch, channels, height, width] = x.dims();
     let outputs = conv.weight.dims()[0];
-    if pointwise(conv) {
+    if pointwise(conv) && x.device().is_autodiff() {
         let weight = conv.weight.val().reshape([1, outputs, channels]).expand([batch, outputs, channels]);
         let product = matmul(weight, x.reshape([batch, channels, height * width]));
         let product = match &conv.bias {

@@ -126,6 +126,11 @@ impl<B: Backend + CpuOps, C: CheckpointStrategy> CpuOps for Autodiff<B, C> {
         Self::from_inner(B::marquee_conv2d(Self::inner(x), Self::inner(weight), Self::inner(bias), geometry))
     }
 
+    /// Untracked: [`super::linear`] calls it only where no gradient is wanted.
+    fn marquee_linear(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::from_inner(B::marquee_linear(Self::inner(x), Self::inner(weight), Self::inner(bias)))
+    }
+
     /// Untracked: only the tracked [`CpuOps::marquee_lstm`] is differentiated.
     fn marquee_lstm_forward(
         projected: FloatTensor<Self>,

@@ -33,6 +33,9 @@ pub trait CpuOps: Backend {
         bias: FloatTensor<Self>,
         geometry: [usize; 7],
     ) -> FloatTensor<Self>;
+    /// `x W + b` at inference (no gradient flows through it): `x` `[rows, d_in]`, `weight`
+    /// `[d_in, d_out]`, `bias` `[d_out]`, the bias added by the product itself.
+    fn marquee_linear(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
     /// The LSTM recurrence over projected inputs `[batch, len, 4h]` with hidden weights
     /// `[h, 4h]`: the hidden states `[batch, len, h]`.
     fn marquee_lstm(projected: FloatTensor<Self>, w_hh: FloatTensor<Self>) -> FloatTensor<Self>;
@@ -75,7 +78,7 @@ fn contiguous_f32(tensor: FlexTensor) -> FlexTensor {
 #[cfg(any(feature = "openblas", target_arch = "wasm32"))]
 mod blas {
     use super::*;
-    use kernels::gemm::{batched_matmul, Strided};
+    use kernels::gemm::{batched_matmul, Bias, Strided};
 
     /// The matrices of `tensor` as BLAS operands, if BLAS can read them in place.
     fn strided(tensor: &FlexTensor) -> Option<Strided<'_>> {
@@ -101,16 +104,17 @@ mod blas {
         operand.blas_compatible().then_some(operand)
     }
 
-    /// The product through `batched_matmul`, reading views in place where it can.
-    pub fn matmul(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
+    /// The product (plus a bias per column where given) through `batched_matmul`, reading
+    /// views in place where it can.
+    pub fn matmul(lhs: FlexTensor, rhs: FlexTensor, bias: Option<FlexTensor>) -> FlexTensor {
         let lhs = if strided(&lhs).is_some() { lhs } else { lhs.to_contiguous() };
         let rhs = if strided(&rhs).is_some() { rhs } else { rhs.to_contiguous() };
         let (a, b) = (strided(&lhs).expect("contiguous"), strided(&rhs).expect("contiguous"));
         let mut shape = lhs.layout().shape().clone();
         let rank = shape.num_dims();
         shape[rank - 1] = b.cols;
-        let mut out = vec![0.0f32; shape.num_elements()];
-        batched_matmul(&a, &b, &mut out);
+        let bias = bias.map(contiguous_f32);
+        let out = batched_matmul(&a, &b, bias.as_ref().map_or(Bias::None, |bias| Bias::Columns(f32s(bias))));
         from_values(out, shape)
     }
 }
@@ -119,9 +123,19 @@ impl CpuOps for Flex {
     fn marquee_matmul(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
         #[cfg(any(feature = "openblas", target_arch = "wasm32"))]
         if lhs.dtype() == DType::F32 && rhs.dtype() == DType::F32 {
-            return blas::matmul(lhs, rhs);
+            return blas::matmul(lhs, rhs, None);
         }
         Flex::float_matmul(lhs, rhs)
+    }
+
+    fn marquee_linear(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        #[cfg(any(feature = "openblas", target_arch = "wasm32"))]
+        if [&x, &weight, &bias].iter().all(|t| t.dtype() == DType::F32) {
+            return blas::matmul(x, weight, Some(bias));
+        }
+        let [d_out] = [bias.layout().shape()[0]];
+        let bias = Flex::float_reshape(bias, [1, d_out].into());
+        Flex::float_add(Flex::float_matmul(x, weight), bias)
     }
 
     fn marquee_unary(x: FlexTensor, op: Unary) -> FlexTensor {
@@ -183,7 +197,7 @@ impl CpuOps for Flex {
         if [&x, &weight, &bias].iter().all(|t| t.dtype() == DType::F32) {
             use kernels::conv::{conv2d, depthwise_conv2d, Conv2dShape};
             /// A convolution kernel: input, weight, bias, geometry, output.
-            type ConvKernel = fn(&[f32], &[f32], &[f32], &Conv2dShape, &mut [f32]);
+            type ConvKernel = fn(&[f32], &[f32], &[f32], &Conv2dShape) -> Vec<f32>;
             let (xs, ws) = (x.layout().shape(), weight.layout().shape());
             let shape = Conv2dShape {
                 batch: xs[0],
@@ -205,8 +219,7 @@ impl CpuOps for Flex {
             };
             if let Some(kernel) = kernel {
                 let (x, weight, bias) = (contiguous_f32(x), contiguous_f32(weight), contiguous_f32(bias));
-                let mut out = vec![0.0f32; shape.batch * shape.outputs * out_h * out_w];
-                kernel(f32s(&x), f32s(&weight), f32s(&bias), &shape, &mut out);
+                let out = kernel(f32s(&x), f32s(&weight), f32s(&bias), &shape);
                 return from_values(out, [shape.batch, shape.outputs, out_h, out_w].into());
             }
         }

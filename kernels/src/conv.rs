@@ -149,30 +149,26 @@ pub fn depthwise_conv2d(x: &[f32], weight: &[f32], bias: &[f32], shape: &Conv2dS
     // plane's arithmetic).
     let planes = s.batch * s.channels;
     let group = planes.div_ceil(8 * crate::parallel::threads()).max(1);
-    let run = |(index, (inputs, outputs)): &mut (usize, (&[f32], &mut [MaybeUninit<f32>]))| {
-        let first = *index * group;
+    let run = |group: &mut PlaneGroup<'_>| {
         #[cfg(target_arch = "x86_64")]
         {
             #[target_feature(enable = "avx2,fma")]
-            unsafe fn wide(
-                first: usize,
-                inputs: &[f32],
-                weight: &[f32],
-                bias: &[f32],
-                s: &Conv2dShape,
-                outputs: &mut [MaybeUninit<f32>],
-            ) {
-                depthwise_planes(first, inputs, weight, bias, s, outputs)
+            unsafe fn wide(group: &mut PlaneGroup<'_>, weight: &[f32], bias: &[f32], s: &Conv2dShape) {
+                depthwise_planes(group, weight, bias, s)
             }
             if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
                 // SAFETY: the processor supports the features `wide` was compiled for.
-                return unsafe { wide(first, inputs, weight, bias, s, outputs) };
+                return unsafe { wide(group, weight, bias, s) };
             }
         }
-        depthwise_planes(first, inputs, weight, bias, s, outputs)
+        depthwise_planes(group, weight, bias, s)
     };
-    let mut groups: Vec<_> =
-        x.chunks(group * plane).zip(out.spare_capacity_mut()[..len].chunks_mut(group * oh * ow)).enumerate().collect();
+    let mut groups: Vec<_> = x
+        .chunks(group * plane)
+        .zip(out.spare_capacity_mut()[..len].chunks_mut(group * oh * ow))
+        .enumerate()
+        .map(|(index, (inputs, outputs))| PlaneGroup { first: index * group, inputs, outputs })
+        .collect();
     crate::parallel::for_each(&mut groups, run);
     // SAFETY: every plane wrote each of its `oh * ow` values (`depthwise_planes`), and the
     // planes tile the `len` values.
@@ -180,22 +176,23 @@ pub fn depthwise_conv2d(x: &[f32], weight: &[f32], bias: &[f32], shape: &Conv2dS
     out
 }
 
-/// Consecutive planes of [`depthwise_conv2d`], the first being plane `first` (of `batch *
-/// channels`): `outputs` from `inputs`, with one scratch buffer for all of them. Each plane is
+/// Consecutive planes of a depthwise convolution's input and output.
+struct PlaneGroup<'a> {
+    /// The first plane's index (of `batch * channels`).
+    first: usize,
+    inputs: &'a [f32],
+    outputs: &'a mut [MaybeUninit<f32>],
+}
+
+/// A group of planes of [`depthwise_conv2d`], with one scratch buffer for all of them. Each plane is
 /// copied once, zero-padded and split into `stride` column phases, so every kernel tap reads a
 /// contiguous run of input for a whole output row (vectorised), whatever the stride. Each output
 /// row is summed sixteen or eight values at a time in registers over all the taps (the padded
 /// phases are wide enough to read a whole number of SIMD vectors), so the small planes of the
 /// last stages (7 or 14 pixels a row) run vectorised, and the sums are stored once.
 #[inline(always)]
-fn depthwise_planes(
-    first: usize,
-    inputs: &[f32],
-    weight: &[f32],
-    bias: &[f32],
-    s: &Conv2dShape,
-    outputs: &mut [MaybeUninit<f32>],
-) {
+fn depthwise_planes(group: &mut PlaneGroup<'_>, weight: &[f32], bias: &[f32], s: &Conv2dShape) {
+    let PlaneGroup { first, inputs, outputs } = group;
     let [oh, ow] = s.output_size();
     let [kh, kw] = s.kernel;
     let (padded_h, padded_w) = (s.height + 2 * s.padding[0], s.width + 2 * s.padding[1]);
@@ -210,7 +207,7 @@ fn depthwise_planes(
     let tap_starts: Vec<usize> =
         (0..kh).flat_map(|ki| (0..kw).map(move |kj| ((kj % step) * padded_h + ki) * phase_w + kj / step)).collect();
     for (i, (input, output)) in inputs.chunks(s.height * s.width).zip(outputs.chunks_mut(oh * ow)).enumerate() {
-        let c = (first + i) % s.channels;
+        let c = (*first + i) % s.channels;
         let taps = &weight[c * kh * kw..(c + 1) * kh * kw];
         fill_phases(input, s, phase_w, &mut phases);
         for y in 0..oh {

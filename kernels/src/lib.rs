@@ -8,7 +8,8 @@
 //! - [`conv`]: 2-D convolutions as im2col into those products (with OpenBLAS, and in wasm);
 //! - [`recurrence`]: the LSTM recurrence, forward and backward through time;
 //! - [`parallel`]: how all of them split their work over threads (rayon natively; web workers
-//!   beside the page's thread in the threaded browser package, feature `threads`).
+//!   beside the page's thread in the threaded browser package, feature `threads`, where a
+//!   fusion's two branches also run side by side).
 //!
 //! This crate is compiled with full optimisation even in the dev profile (the workspace's
 //! `Cargo.toml`): its loops are written for the auto-vectoriser, which only runs from opt-level 2.

@@ -133,7 +133,7 @@ impl CpuOps for Flex {
         if [&x, &weight, &bias].iter().all(|t| t.dtype() == DType::F32) {
             return blas::matmul(x, weight, Some(bias));
         }
-        let [d_out] = [bias.layout().shape()[0]];
+        let d_out = bias.layout().shape()[0];
         let bias = Flex::float_reshape(bias, [1, d_out].into());
         Flex::float_add(Flex::float_matmul(x, weight), bias)
     }

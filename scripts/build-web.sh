@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the browser packages into www/pkg/: the `web` crate for wasm32 (release, SIMD128) four
+# Builds the browser packages into www/pkg/: the `web` crate for wasm32 (release, SIMD128) five
 # times,
 #   www/pkg/cpu-threads/  the cpu-relaxed package below with its kernels' work split over web
 #                         workers (feature `threads`, wasm-bindgen-rayon): what a visitor gets on
@@ -13,18 +13,22 @@
 #   www/pkg/cpu/          the same with plain SIMD128, for the other browsers;
 #   www/pkg/webgpu/       WebGPU and the CPU (feature `webgpu`), fetched only where the browser
 #                         offers a WebGPU adapter;
+#   www/pkg/explain/      the cpu-relaxed package with explanations (feature `explain`: burn's
+#                         autodiff, for the gradients), fetched only on a page's first `explain`
+#                         call;
 # then wasm-bindgen's glue and wasm-opt for each, and www/pkg/marquee.js (web/js/marquee.js), the
 # entry point that picks the package. The single-thread CPU packages are built first: they are
 # what the page needs to classify (the second one only recompiles Marquee's own crates); where the
-# threaded one is missing, marquee.js falls back to them. Installs what it lacks: the rustup target, wasm-bindgen-cli at the crate's exact
-# wasm-bindgen version, and binaryen's wasm-opt from npm.
-# Usage: bash scripts/build-web.sh [cpu|cpu-relaxed|cpu-threads|webgpu]... (default: all four).
+# threaded one is missing, marquee.js falls back to them. The explain package comes last: nothing
+# but an `explain` call needs it. Installs what it lacks: the rustup target, wasm-bindgen-cli at
+# the crate's exact wasm-bindgen version, and binaryen's wasm-opt from npm.
+# Usage: bash scripts/build-web.sh [cpu|cpu-relaxed|cpu-threads|webgpu|explain]... (default: all five).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target_dir="${CARGO_TARGET_DIR:-target}"
 bindgen_version=0.2.130 # = the `wasm-bindgen` pin in web/Cargo.toml
 packages=("$@")
-((${#packages[@]})) || packages=(cpu-relaxed cpu cpu-threads webgpu)
+((${#packages[@]})) || packages=(cpu-relaxed cpu cpu-threads webgpu explain)
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
@@ -107,7 +111,9 @@ for package in "${packages[@]}"; do
     # The WebGPU package is mostly cubecl's kernel generators, run once per kernel shape: -O2
     # optimises it in a fraction of -O3's time (minutes on 2 cores).
     webgpu) build_package webgpu webgpu -O2 ;;
-    *) echo "unknown package $package: use cpu, cpu-relaxed, cpu-threads or webgpu" >&2; exit 2 ;;
+    # Explanations run the CPU package's loops, forward and backward: optimised like it.
+    explain) build_package explain explain -O3 --enable-relaxed-simd ;;
+    *) echo "unknown package $package: use cpu, cpu-relaxed, cpu-threads, webgpu or explain" >&2; exit 2 ;;
   esac
 done
 cp web/js/marquee.js www/pkg.partial/marquee.js

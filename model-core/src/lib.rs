@@ -5,6 +5,8 @@ pub mod batch;
 pub mod bundle;
 pub mod data;
 pub mod error;
+#[cfg(feature = "train")]
+pub mod explain;
 pub mod files;
 pub mod inference;
 pub mod metrics;

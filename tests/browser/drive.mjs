@@ -55,6 +55,60 @@ async function addWidget(page, id, model) {
   return ready(page, `#${id}`);
 }
 
+/** Presses a genre bar of the widget `selector` (with `key`, the keyboard's key on the focused bar,
+ * else a click); returns what the widget shows afterwards, once it explained or failed when the
+ * press asked for an explanation. */
+async function pressBar(page, selector, index, { key, explains }) {
+  const outcome = explains
+    ? page.evaluate(
+        (s) =>
+          new Promise((resolve) => {
+            const w = document.querySelector(s);
+            const status = w.shadowRoot.querySelector(".status");
+            const seen = [];
+            const observer = new MutationObserver(() => seen.push(status.textContent));
+            observer.observe(status, { childList: true, characterData: true, subtree: true });
+            const done = (e) => {
+              observer.disconnect();
+              w.removeEventListener("explained", done);
+              w.removeEventListener("failed", done);
+              resolve(e.type === "explained" ? { genre: e.detail.genre, millis: e.detail.millis, statusSeen: seen } : { error: e.detail.message });
+            };
+            w.addEventListener("explained", done);
+            w.addEventListener("failed", done);
+          }),
+        selector,
+      )
+    : Promise.resolve({});
+  const bar = page.locator(selector).locator("ol.genres li button.bar").nth(index);
+  if (key) {
+    await bar.focus();
+    await page.keyboard.press(key);
+  } else {
+    await bar.click();
+  }
+  const result = await outcome;
+  const shown = await page.evaluate((s) => {
+    const root = document.querySelector(s).shadowRoot;
+    const canvas = root.querySelector(".poster canvas");
+    let painted = 0;
+    if (!canvas.hidden && canvas.width && canvas.height) {
+      const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+      for (let i = 3; i < pixels.length; i += 4) painted += pixels[i] > 0;
+    }
+    return {
+      pressed: [...root.querySelectorAll("button.bar")].map((b) => b.getAttribute("aria-pressed")),
+      explanationShown: !root.querySelector(".explanation").hidden,
+      highlighted: root.querySelectorAll(".explained-plot .word.for, .explained-plot .word.against").length,
+      plotText: root.querySelector(".explained-plot")?.textContent ?? null,
+      sources: root.querySelector(".explanation .sources")?.textContent ?? null,
+      canvas: { hidden: canvas.hidden, width: canvas.width, height: canvas.height, painted },
+      error: root.querySelector(".error").textContent,
+    };
+  }, selector);
+  return { ...result, ...shown };
+}
+
 /** Fills the widget's form and presses Classify; returns the shown bars or the shown error. */
 async function classify(page, selector, { poster, plot }) {
   const widget = page.locator(selector);
@@ -83,7 +137,7 @@ async function classify(page, selector, { poster, plot }) {
       genre: li.dataset.genre,
       probability: Number(li.dataset.probability),
       predicted: li.dataset.predicted === "true",
-      label: li.getAttribute("aria-label"),
+      label: li.querySelector("button.bar").getAttribute("aria-label"),
     })),
   );
   result.status = await widget.locator(".status").textContent();
@@ -139,6 +193,51 @@ try {
         ),
       );
     }
+  }
+  if (config.full) {
+    // Explanations through the page's API: the explain package is fetched on the first call
+    // only, and each explanation is compared with `marquee explain` by browser.rs.
+    report.explainFetchedEarly = report.packageRequests.some((p) => p.includes("/pkg/explain/"));
+    const cases = config.explain.map((c) => ({ ...c, poster: c.poster ? [...readFileSync(c.poster)] : null }));
+    report.explain = await page.evaluate(async (cases) => {
+      const { Marquee } = await import("./pkg/marquee.js");
+      const classifier = await Marquee.load("models/default/", { backend: "cpu" });
+      const out = { cases: [] };
+      for (const c of cases) {
+        const started = performance.now();
+        const explanation = await classifier.explain(c.poster && new Uint8Array(c.poster), c.plot, { genre: c.genre });
+        out.cases.push({ explanation, millis: performance.now() - started });
+      }
+      out.explainPackageBytes = classifier.explainPackageBytes;
+      // Speed: every predicted genre of the first movie explained, against classifying it, on
+      // the same page (medians of 5, after the runs above warmed both packages up).
+      const median = async (call) => {
+        const times = [];
+        for (let i = 0; i < 5; i += 1) {
+          const started = performance.now();
+          await call();
+          times.push(performance.now() - started);
+        }
+        return times.sort((a, b) => a - b)[2];
+      };
+      const first = cases[0];
+      const poster = first.poster && new Uint8Array(first.poster);
+      out.classifyMillis = await median(() => classifier.classify(poster, first.plot));
+      out.explainAllMillis = await median(() => classifier.explain(poster, first.plot, {}));
+      out.classifyPackage = classifier.package;
+      const failure = async (call) => {
+        try {
+          await call();
+          return null;
+        } catch (error) {
+          return error.message;
+        }
+      };
+      out.unknownGenre = await failure(() => classifier.explain(null, cases[0].plot, { genre: "Space Opera" }));
+      classifier.dispose();
+      out.afterDispose = await failure(() => classifier.explain(null, cases[0].plot, {}));
+      return out;
+    }, cases);
   }
   if (!config.full) {
     // The UI checks below do not depend on the backend: a lean run stops at a second visit.
@@ -239,6 +338,10 @@ try {
   report.embed.csp = response.headers()["content-security-policy"] ?? null;
   report.embed.ready = await ready(embed, "#widget");
   report.embed.classified = await classify(embed, "#widget", config.movies[1]);
+  // A genre's bar explains it; pressing it again (from the keyboard) hides the explanation.
+  report.embed.explained = await pressBar(embed, "#widget", 0, { explains: true });
+  if (config.screenshots) await embed.screenshot({ path: join(config.screenshots, `embed-explained-${state.backend}.png`), fullPage: true });
+  report.embed.hidden = await pressBar(embed, "#widget", 0, { key: "Enter", explains: false });
   report.embed.globals = await embed.evaluate(() => ["Marquee", "MarqueeClassifier", "init"].filter((n) => n in window));
   report.embed.violations = violations;
   if (config.screenshots) await embed.screenshot({ path: join(config.screenshots, `embed-${state.backend}.png`), fullPage: true });

@@ -4,11 +4,14 @@
 //! shows must equal `marquee predict` on the same bundle within 1e-3, on WebGPU (SwiftShader
 //! here) and on the CPU fallback (WebGPU off). It also checks bad inputs, the offline second
 //! visit and the widget embedded in a plain page under the server's Content-Security-Policy.
-//! A second bundle, MiniLM + ResNet-50, proves the other image backbone on both backends.
+//! On the CPU run the page's explanations must equal `marquee explain`'s within 1e-3, and a
+//! genre's bar in the widget must explain it. A second bundle, MiniLM + ResNet-50, proves the
+//! other image backbone on both backends.
 //!
 //! Needs `www/pkg/` (built by `scripts/build-web.sh`), Chromium at `/usr/bin/chromium` (or
 //! `$MARQUEE_CHROMIUM`) and `npm ci` (both done by `.ci/run`).
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -108,6 +111,84 @@ fn expected(bundle: &Path, poster: &Path, plot: &str) -> Vec<(String, f64)> {
     predicted_probabilities(&serde_json::from_slice(&output.stdout).expect("predict --json"))
 }
 
+/// A plot whose Horror explanation must rank one of its two horror words first.
+const HORROR_PLOT: &str = "The family finds a zombie in their haunted house.";
+
+/// What the page explains: the first sample movie (poster and plot; the plot with blanks before
+/// it and letters outside ASCII, so that the words' byte offsets must become JavaScript's) for
+/// its first true genre, and [`HORROR_PLOT`] alone for Horror.
+fn explain_cases(www: &Path) -> Vec<serde_json::Value> {
+    let sample = &sample_movies(1)[0];
+    let poster = www.join(sample["poster"].as_str().unwrap());
+    let plot = format!("  {}  Café noir, 🎬.", sample["plot"].as_str().unwrap());
+    vec![
+        serde_json::json!({"poster": poster, "plot": plot, "genre": sample["genres"][0]}),
+        serde_json::json!({"poster": null, "plot": HORROR_PLOT, "genre": "Horror"}),
+    ]
+}
+
+/// `marquee explain --json` of one movie for one genre: the shape the page's `explain` returns.
+fn expected_explanation(bundle: &Path, poster: Option<&Path>, plot: &str, genre: &str) -> serde_json::Value {
+    let mut args: Vec<OsString> = vec!["explain".into(), "--bundle".into(), bundle.into()];
+    if let Some(poster) = poster {
+        args.extend([OsString::from("--poster"), poster.into()]);
+    }
+    args.extend([OsString::from("--plot"), plot.into(), "--genre".into(), genre.into(), "--json".into()]);
+    serde_json::from_slice(&marquee_ok(args).stdout).expect("explain --json")
+}
+
+/// Asserts that the page's explanation of one genre (`got`) equals `marquee explain`'s (`want`)
+/// within 1e-3 (relative above 1): the probability, the logit, the sources, every word (its
+/// text, its offsets, which index `plot` as JavaScript does, its scores) and every poster cell.
+fn assert_matches_explain(got: &serde_json::Value, want: &serde_json::Value, plot: &str, what: &str) {
+    let number = |v: &serde_json::Value| v.as_f64().unwrap_or_else(|| panic!("{what}: {v} is not a number"));
+    let close = |got: &serde_json::Value, want: &serde_json::Value, name: &str| {
+        let (g, w) = (number(got), number(want));
+        assert!((g - w).abs() <= 1e-3 * w.abs().max(1.0), "{what} {name}: browser {g} vs marquee explain {w}");
+    };
+    for key in ["genre", "predicted", "route", "wordMethod", "posterMethod"] {
+        assert_eq!(got[key], want[key], "{what} {key}");
+    }
+    close(&got["probability"], &want["probability"], "probability");
+    close(&got["logit"], &want["logit"], "logit");
+    for source in ["text", "image", "lexical", "joint", "bias"] {
+        close(&got["sources"][source], &want["sources"][source], source);
+    }
+    let (got_words, want_words) = (got["words"].as_array().unwrap(), want["words"].as_array().unwrap());
+    assert_eq!(got_words.len(), want_words.len(), "{what}: the words");
+    assert!(!want_words.is_empty(), "{what}: a plot has words");
+    let units: Vec<u16> = plot.encode_utf16().collect();
+    for (i, (g, w)) in got_words.iter().zip(want_words).enumerate() {
+        for key in ["word", "start", "end", "read"] {
+            assert_eq!(g[key], w[key], "{what}: word {i}'s {key}");
+        }
+        let (start, end) = (g["start"].as_u64().unwrap() as usize, g["end"].as_u64().unwrap() as usize);
+        assert_eq!(
+            String::from_utf16(&units[start..end]).ok().as_deref(),
+            w["word"].as_str(),
+            "{what}: plot.slice of {g}"
+        );
+        close(&g["score"], &w["score"], &format!("word {i} ({})", w["word"]));
+        close(&g["lexical"], &w["lexical"], &format!("word {i}'s lexical part"));
+    }
+    match want["poster"].as_object() {
+        None => assert!(got["poster"].is_null(), "{what}: no poster, no grid"),
+        Some(poster) => {
+            assert_eq!(
+                (&got["poster"]["rows"], &got["poster"]["cols"]),
+                (&poster["rows"], &poster["cols"]),
+                "{what}: the grid"
+            );
+            let (cells, want_cells) =
+                (got["poster"]["scores"].as_array().unwrap(), poster["scores"].as_array().unwrap());
+            assert_eq!(cells.len(), want_cells.len(), "{what}: the poster's cells");
+            for (i, (g, w)) in cells.iter().zip(want_cells).enumerate() {
+                close(g, w, &format!("poster cell {i}"));
+            }
+        }
+    }
+}
+
 /// Runs `tests/browser/SCRIPT` with its JSON configuration and returns what it printed.
 fn run_node(script: &str, config: &serde_json::Value) -> String {
     let output = Command::new("node")
@@ -125,7 +206,7 @@ fn run_node(script: &str, config: &serde_json::Value) -> String {
 /// backend-independent UI checks.
 fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
     let www = repo().join("www");
-    for package in ["cpu", "cpu-relaxed", "cpu-threads", "webgpu"] {
+    for package in ["cpu", "cpu-relaxed", "cpu-threads", "webgpu", "explain"] {
         assert!(
             www.join("pkg").join(package).join("marquee_web_bg.wasm").is_file(),
             "www/pkg/{package} is not built: run scripts/build-web.sh (the README's test command does)"
@@ -156,6 +237,7 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
             serde_json::json!({"id": m["id"], "poster": poster, "plot": m["plot"]})
         })
         .collect();
+    let explain = explain_cases(&www);
     let config = serde_json::json!({
         "baseUrl": server.url,
         "webgpu": webgpu,
@@ -165,6 +247,7 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
         "full": full,
         "badInputs": {"notAnImage": not_an_image, "hugeImage": huge, "corruptImage": corrupt},
         "corpus": corpus_posters(),
+        "explain": explain,
     });
     let stdout = run_node("drive.mjs", &config);
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("drive.mjs prints JSON");
@@ -222,6 +305,41 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
                 assert_matches_predict(genres, want, &format!("{} on the {package} package", movie["id"]));
             }
         }
+        // The page's explanations equal `marquee explain`'s; the explain package is fetched on
+        // the first `explain` call, not before.
+        assert_eq!(report["explainFetchedEarly"], false, "the explain package was fetched before a call: {requests:?}");
+        assert!(requests.iter().any(|r| r.ends_with("pkg/explain/marquee_web_bg.wasm")), "{requests:?}");
+        let explained = &report["explain"];
+        let cases = explained["cases"].as_array().expect("the page explained");
+        assert_eq!(cases.len(), explain.len(), "every movie explained");
+        for (case, got) in explain.iter().zip(cases) {
+            let (plot, genre) = (case["plot"].as_str().unwrap(), case["genre"].as_str().unwrap());
+            let want = expected_explanation(bundle, case["poster"].as_str().map(Path::new), plot, genre);
+            assert_matches_explain(&got["explanation"], &want, plot, &format!("{genre} explained in the browser"));
+        }
+        let score = |w: &serde_json::Value| w["score"].as_f64().unwrap();
+        let horror = cases[1]["explanation"]["words"].as_array().unwrap();
+        let top = horror.iter().max_by(|&a, &b| score(a).total_cmp(&score(b))).expect("words");
+        let word = top["word"].as_str().unwrap().to_lowercase();
+        assert!(word == "zombie" || word == "haunted", "Horror's first word in \"{HORROR_PLOT}\": {top}");
+        let bytes = std::fs::metadata(www.join("pkg/explain/marquee_web_bg.wasm")).unwrap().len();
+        assert_eq!(explained["explainPackageBytes"].as_u64(), Some(bytes), "the explain package's size");
+        let unknown = explained["unknownGenre"].as_str().expect("an unknown genre is refused");
+        assert!(unknown.contains("no genre 'Space Opera'"), "{unknown}");
+        assert!(
+            explained["afterDispose"].as_str().is_some_and(|e| e.contains("disposed")),
+            "{}",
+            explained["afterDispose"]
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "browser explanation: first {:.0} ms (with the explain package's start), then {:.0} ms; every predicted genre of one movie {:.0} ms against classifying it {:.0} ms on {}",
+            cases[0]["millis"].as_f64().unwrap(),
+            cases[1]["millis"].as_f64().unwrap(),
+            explained["explainAllMillis"].as_f64().unwrap(),
+            explained["classifyMillis"].as_f64().unwrap(),
+            explained["classifyPackage"]
+        );
     }
     let first = report["movies"][0]["millis"].as_f64().unwrap();
     let steady = report["repeat"]["millis"].as_f64().unwrap();
@@ -288,6 +406,32 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
     );
     assert_eq!(embed["violations"].as_array().map(Vec::len), Some(0), "CSP violations: {}", embed["violations"]);
     assert!(embed["classified"]["genres"].as_array().is_some_and(|g| g.len() == 20), "{}", embed["classified"]);
+    // A genre's bar explains it (the CSP check above covers it too) and hides it when pressed again.
+    let explained = &embed["explained"];
+    assert!(explained["genre"].is_string() && explained["error"] == "", "the bar explains its genre: {explained}");
+    let status = explained["statusSeen"].as_array().unwrap();
+    assert!(status.iter().any(|s| s.as_str().is_some_and(|s| s.starts_with("Explaining "))), "{status:?}");
+    let pressed = explained["pressed"].as_array().unwrap();
+    assert!(pressed[0] == "true" && pressed[1..].iter().all(|p| p == "false"), "aria-pressed: {pressed:?}");
+    assert!(explained["highlighted"].as_u64().is_some_and(|n| n > 0), "words tinted for or against: {explained}");
+    assert_eq!(
+        explained["plotText"].as_str(),
+        movies[1]["plot"].as_str().map(str::trim),
+        "the plot, whole, around the tints"
+    );
+    assert!(
+        explained["sources"]
+            .as_str()
+            .is_some_and(|s| ["text ", " · image ", " · lexical "].iter().all(|k| s.contains(k))),
+        "{}",
+        explained["sources"]
+    );
+    let canvas = &explained["canvas"];
+    assert!(canvas["hidden"] == false && canvas["painted"].as_u64().is_some_and(|n| n > 0), "the heat map: {canvas}");
+    let hidden = &embed["hidden"];
+    assert_eq!(hidden["explanationShown"], false, "pressed again, the explanation hides: {hidden}");
+    assert!(hidden["pressed"].as_array().unwrap().iter().all(|p| p == "false"), "{hidden}");
+    assert_eq!(hidden["canvas"]["hidden"], true, "{hidden}");
     assert_eq!(
         embed["globals"].as_array().map(Vec::len),
         Some(0),

@@ -28,6 +28,8 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Classify one movie with a bundle.
     Predict(commands::predict::PredictArgs),
+    /// Why a bundle chose a movie's genres: its words, its poster's regions, its sources.
+    Explain(commands::explain::ExplainArgs),
     /// Write a run's best model as a bundle (f32 or f16).
     Export(commands::export::ExportArgs),
     /// Add a lexical branch (TF-IDF + logistic regression) to a bundle, blended on validation.
@@ -58,6 +60,7 @@ fn main() -> std::process::ExitCode {
         Command::Train(args) => commands::train::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Predict(args) => commands::predict::run(args),
+        Command::Explain(args) => commands::explain::run(args),
         Command::Export(args) => commands::export::run(args),
         Command::Stack(args) => commands::stack::run(args),
         Command::Grid(args) => commands::grid::run(args),

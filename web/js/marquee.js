@@ -1,23 +1,27 @@
-// Marquee's browser entry point (copied to www/pkg/marquee.js by scripts/build-web.sh). Four
+// Marquee's browser entry point (copied to www/pkg/marquee.js by scripts/build-web.sh). Five
 // wasm packages sit beside it: cpu-threads/, cpu-relaxed/ and cpu/ (burn's CPU backend only, a
 // few MB; the first two with relaxed SIMD's fused multiply-add in their matrix products, the
-// first also splitting its kernels over web workers, the third with plain SIMD128) and webgpu/
-// (WebGPU and the CPU). This module fetches the WebGPU package only when the browser offers a
-// WebGPU adapter and the caller did not ask for the CPU, so a visitor without WebGPU downloads no
-// WebGPU code. On the CPU it takes cpu-threads/ where the page is cross-origin isolated (threads
-// need SharedArrayBuffer; `marquee serve` sends COOP/COEP) and the browser compiles relaxed SIMD,
-// else cpu-relaxed/ where it compiles relaxed SIMD, else cpu/.
+// first also splitting its kernels over web workers, the third with plain SIMD128), webgpu/
+// (WebGPU and the CPU) and explain/ (cpu-relaxed with burn's autodiff, for explanations). This
+// module fetches the WebGPU package only when the browser offers a WebGPU adapter and the caller
+// did not ask for the CPU, so a visitor without WebGPU downloads no WebGPU code, and the explain
+// package only on a classifier's first `explain` call. On the CPU it takes cpu-threads/ where the
+// page is cross-origin isolated (threads need SharedArrayBuffer; `marquee serve` sends COOP/COEP)
+// and the browser compiles relaxed SIMD, else cpu-relaxed/ where it compiles relaxed SIMD, else
+// cpu/.
 //
 //   import init, { Marquee } from "./pkg/marquee.js";
 //   await init();                                   // optional: starts nothing until a load
 //   const m = await Marquee.load("models/default/", { backend: "auto", onProgress });
-//   m.backend; m.package; m.threads; m.fallbackReason; await m.classify(posterBytes, plot); m.dispose();
+//   m.backend; m.package; m.threads; m.fallbackReason; await m.classify(posterBytes, plot);
+//   await m.explain(posterBytes, plot, { genre: "Horror" }); m.dispose();
 
 const packages = {
   "cpu-threads": new URL("cpu-threads/marquee_web.js", import.meta.url),
   cpu: new URL("cpu/marquee_web.js", import.meta.url),
   "cpu-relaxed": new URL("cpu-relaxed/marquee_web.js", import.meta.url),
   webgpu: new URL("webgpu/marquee_web.js", import.meta.url),
+  explain: new URL("explain/marquee_web.js", import.meta.url),
 };
 
 /** A one-function module using `f32x4.relaxed_madd`: browsers without relaxed SIMD refuse it. */
@@ -145,18 +149,27 @@ async function startChosen(chosen, backend) {
 /** Kept for the documented `await init()`: packages start on the first load. */
 export default async function init() {}
 
-/** A classifier loaded from a bundle: the wasm package's, with the package choice added. */
+/** A classifier loaded from a bundle: the wasm package's, with the package choice and
+ * explanations added. */
 export class Marquee {
   #inner;
   #fallbackReason;
+  #url;
+  /** The explain package's `MarqueeExplainer` for the same bundle (a promise), once asked for. */
+  #explainer = null;
+  #disposed = false;
 
-  constructor(inner, fallbackReason, packageName) {
+  constructor(inner, fallbackReason, packageName, url) {
     this.#inner = inner;
     this.#fallbackReason = fallbackReason;
+    this.#url = url;
     /** Which wasm package runs it: "cpu-threads", "cpu-relaxed", "cpu" or "webgpu". */
     this.package = packageName;
     /** How many threads its CPU kernels use: the page's, plus the web workers of "cpu-threads". */
     this.threads = packageName === "cpu-threads" ? 1 + helperThreads() : 1;
+    /** The size of the explain package's .wasm once the first `explain` fetched it (null before,
+     * and where the browser does not tell the size of what it fetched). */
+    this.explainPackageBytes = null;
   }
 
   /** Fetches and starts the wasm package that `backend` ("auto", "webgpu", "cpu") needs, ahead
@@ -175,7 +188,7 @@ export class Marquee {
     const { chosen, pkg } = await startChosen(await resolvePackage(backend, options?.cpuPackage), backend);
     const onCpu = chosen.name !== "webgpu";
     const inner = await pkg.Marquee.load(url, { ...options, backend: onCpu ? "cpu" : backend });
-    return new Marquee(inner, chosen.reason, chosen.name);
+    return new Marquee(inner, chosen.reason, chosen.name, url);
   }
 
   /** The URL of the .wasm a package runs from. */
@@ -215,7 +228,40 @@ export class Marquee {
     return this.#inner.classify(poster, plot);
   }
 
+  /** Why the model gives the movie its genres: per explained genre `{ genre, probability,
+   * threshold, predicted, logit, words: [{ word, start, end, score, lexical, read }], poster:
+   * { rows, cols, scores } | null, sources: { text, image, lexical, joint, bias }, route,
+   * wordMethod, posterMethod }` (`start`/`end` index `plot`; a score above 0 pushes the genre
+   * up). `genre`: one name gives that genre's explanation; a list of names, or none (every
+   * predicted genre), gives a list. The first call fetches the explain package and builds the
+   * bundle again on the CPU (its parts come from Cache Storage). */
+  async explain(poster, plot, options = {}) {
+    return (await this.#loadExplainer()).explain(poster, plot, options ?? {});
+  }
+
+  /** The explainer, loaded on the first call. */
+  #loadExplainer() {
+    if (this.#disposed) return Promise.reject(new Error("this classifier was disposed; load it again"));
+    if (!this.#explainer) {
+      this.#explainer = start("explain")
+        .then((pkg) => {
+          const wasm = performance.getEntriesByName(Marquee.wasmUrl("explain"))[0];
+          this.explainPackageBytes = wasm?.decodedBodySize || null;
+          return pkg.MarqueeExplainer.load(this.#url, {});
+        })
+        .catch((error) => {
+          this.#explainer = null;
+          throw error;
+        });
+    }
+    return this.#explainer;
+  }
+
+  /** Frees the model, and the explainer where one was loaded; later calls reject. */
   dispose() {
     this.#inner.dispose();
+    this.#disposed = true;
+    this.#explainer?.then((explainer) => explainer.dispose(), () => {});
+    this.#explainer = null;
   }
 }

@@ -43,7 +43,8 @@ pub struct Marquee {
     loaded: Option<Rc<Loaded>>,
 }
 
-fn option_value(options: &JsValue, key: &str) -> Option<JsValue> {
+/// `options[key]`, unless `options` or it is absent (`undefined` or `null`).
+pub(crate) fn option_value(options: &JsValue, key: &str) -> Option<JsValue> {
     if options.is_undefined() || options.is_null() {
         return None;
     }
@@ -154,11 +155,12 @@ impl Marquee {
     }
 }
 
-fn js_error(message: &str) -> JsValue {
+/// An `Error` with `message`, as a rejection value.
+pub(crate) fn js_error(message: &str) -> JsValue {
     JsError::new(message).into()
 }
 
 /// Plain JavaScript objects and arrays (not `Map`s).
-fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+pub(crate) fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
     value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| JsError::new(&e.to_string()))
 }

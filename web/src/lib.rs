@@ -1,11 +1,12 @@
 //! Marquee in the browser: a bundle's fused text + image classifier compiled to wasm.
 //!
-//! Built four times (`scripts/build-web.sh`): `www/pkg/cpu-threads/` (burn `flex` only, features
+//! Built five times (`scripts/build-web.sh`): `www/pkg/cpu-threads/` (burn `flex` only, features
 //! `relaxed-simd` and `threads`: the kernels' work split over web workers, for
 //! cross-origin-isolated pages), `www/pkg/cpu-relaxed/` (the same on one thread),
-//! `www/pkg/cpu/` (plain SIMD128) and `www/pkg/webgpu/` (feature `webgpu`). From JavaScript,
-//! through `www/pkg/marquee.js` (`web/js/marquee.js`), which fetches the WebGPU package only
-//! where the browser offers an adapter (see `www/`):
+//! `www/pkg/cpu/` (plain SIMD128), `www/pkg/webgpu/` (feature `webgpu`) and `www/pkg/explain/`
+//! (feature `explain`: cpu-relaxed with burn's autodiff, for explanations, fetched on the first
+//! `explain` call). From JavaScript, through `www/pkg/marquee.js` (`web/js/marquee.js`), which
+//! fetches the WebGPU package only where the browser offers an adapter (see `www/`):
 //!
 //! ```js
 //! import init, { Marquee } from "./pkg/marquee.js";
@@ -13,13 +14,14 @@
 //! const classifier = await Marquee.load("models/default/", { onProgress: p => console.log(p.loaded, p.total) });
 //! classifier.backend;                                     // "webgpu" or "cpu"
 //! const genres = await classifier.classify(posterBytes, plotText); // [{ genre, probability, threshold, predicted }]
+//! const why = await classifier.explain(posterBytes, plotText, { genre: "Horror" }); // words, poster cells, sources
 //! classifier.dispose();
 //! ```
 //!
 //! Preprocessing, the models and the bundle checks are `model-core`'s, the same code the
 //! native `marquee predict` runs. The browser-only parts live in [`download`] (fetch with
-//! progress, Cache Storage, checksums), [`backend`] (WebGPU, or `flex` on the CPU) and
-//! [`api`] (the wasm-bindgen face).
+//! progress, Cache Storage, checksums), [`backend`] (WebGPU, or `flex` on the CPU), [`api`]
+//! (the wasm-bindgen face) and `explain` (the explain package's face).
 
 /// The largest poster file the browser classifier accepts (10 MiB): larger ones are refused
 /// before decoding, with an error that says so.
@@ -56,6 +58,8 @@ pub mod api;
 pub mod backend;
 #[cfg(target_arch = "wasm32")]
 pub mod download;
+#[cfg(all(target_arch = "wasm32", feature = "explain"))]
+pub mod explain;
 
 #[cfg(test)]
 mod tests {

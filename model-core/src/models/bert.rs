@@ -249,14 +249,14 @@ pub struct BertEmbeddings {
 }
 
 impl BertEmbeddings {
-    fn forward(&self, ids: Tensor<2, Int>) -> Tensor<3> {
-        let [batch, len] = ids.dims();
-        let device = ids.device();
+    /// The embeddings of the words `[batch, len, hidden]` with their positions and segments
+    /// added and normalised.
+    fn forward(&self, words: Tensor<3>) -> Tensor<3> {
+        let [batch, len, _] = words.dims();
+        let device = words.device();
         let positions = Tensor::<1, Int>::arange(0..len as i64, &device).reshape([1, len]).expand([batch, len]);
         let segments = Tensor::<2, Int>::zeros([batch, len], &device);
-        let sum = self.word_embeddings.forward(ids)
-            + self.position_embeddings.forward(positions)
-            + self.token_type_embeddings.forward(segments);
+        let sum = words + self.position_embeddings.forward(positions) + self.token_type_embeddings.forward(segments);
         self.dropout.forward(self.layer_norm.forward(sum))
     }
 }
@@ -347,10 +347,20 @@ impl BertModel {
     /// Token representations `[batch, len, hidden]` of padded ids with their mask
     /// (1 for real tokens, 0 for padding).
     pub fn forward(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<3> {
-        let [batch, len] = ids.dims();
+        self.forward_embedded(self.embed_words(ids), mask)
+    }
+
+    /// The word embeddings of token ids, `[batch, len, hidden]` (what explanations attribute to).
+    pub fn embed_words(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        self.embeddings.word_embeddings.forward(ids)
+    }
+
+    /// Token representations from word embeddings (as [`BertModel::embed_words`] gives them).
+    pub fn forward_embedded(&self, words: Tensor<3>, mask: Tensor<2>) -> Tensor<3> {
+        let [batch, len, _] = words.dims();
         // Padding gets a large negative bias so softmax gives it no weight.
         let mask_bias = (mask.neg() + 1.0).mul_scalar(-1e9).reshape([batch, 1, 1, len]);
-        let x = self.embeddings.forward(ids);
+        let x = self.embeddings.forward(words);
         self.encoder.layer.iter().fold(x, |x, layer| layer.forward(x, mask_bias.clone()))
     }
 }
@@ -459,12 +469,7 @@ impl GenreClassifier for BertClassifier {
 
     /// Pooled features `[batch, hidden]`.
     fn features(&self, input: &TextInput) -> Tensor<2> {
-        let tokens = self.bert.forward(input.ids.clone(), input.mask.clone());
-        let [batch, len, hidden] = tokens.dims();
-        match self.pooling {
-            BertPooling::Cls => tokens.narrow(1, 0, 1).reshape([batch, hidden]),
-            BertPooling::Mean => masked_mean(tokens, input.mask.clone(), batch, len, hidden),
-        }
+        self.features_embedded(self.bert.embed_words(input.ids.clone()), input.mask.clone())
     }
 
     fn head_forward(&self, features: Tensor<2>) -> Tensor<2> {
@@ -473,6 +478,19 @@ impl GenreClassifier for BertClassifier {
 
     fn feature_dim(&self) -> usize {
         self.head.weight.dims()[0]
+    }
+}
+
+impl BertClassifier {
+    /// Pooled features `[batch, hidden]` from word embeddings (as [`BertModel::embed_words`]
+    /// gives them) and their mask.
+    pub fn features_embedded(&self, words: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
+        let tokens = self.bert.forward_embedded(words, mask.clone());
+        let [batch, len, hidden] = tokens.dims();
+        match self.pooling {
+            BertPooling::Cls => tokens.narrow(1, 0, 1).reshape([batch, hidden]),
+            BertPooling::Mean => masked_mean(tokens, mask, batch, len, hidden),
+        }
     }
 }
 

@@ -238,9 +238,7 @@ impl GenreClassifier for EfficientNet {
 
     /// Pooled backbone features `[batch, 1280]` of ImageNet-normalised images.
     fn features(&self, images: &Tensor<4>) -> Tensor<2> {
-        let x = ops::relu6(same_conv(&self.conv_stem, &self.bn0, images.clone()));
-        let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
-        let x = ops::relu6(ops::conv2d_batch_norm(&self.conv_head, &self.bn1, x));
+        let x = self.feature_map(images);
         let [batch, channels, _, _] = x.dims();
         x.mean_dim(3).mean_dim(2).reshape([batch, channels])
     }
@@ -255,6 +253,14 @@ impl GenreClassifier for EfficientNet {
 }
 
 impl EfficientNet {
+    /// The head convolution's output `[batch, 1280, h, w]`, whose spatial mean is the pooled
+    /// features.
+    pub fn feature_map(&self, images: &Tensor<4>) -> Tensor<4> {
+        let x = ops::relu6(same_conv(&self.conv_stem, &self.bn0, images.clone()));
+        let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
+        ops::relu6(ops::conv2d_batch_norm(&self.conv_head, &self.bn1, x))
+    }
+
     /// Freezes every backbone layer (weights and BatchNorm statistics), leaving the head
     /// trainable.
     pub fn freeze_backbone(mut self) -> Self {

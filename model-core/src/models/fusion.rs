@@ -338,6 +338,30 @@ impl FusionHead {
     }
 }
 
+impl FusionHead {
+    /// The output layer's two halves for the heads that concatenate their projections (not the
+    /// gated unit): the text side's and the image side's part of each genre logit
+    /// `[batch, genres]`, and the output bias `[1, genres]`; their sum is
+    /// [`FusionHead::forward`]'s result (at inference).
+    pub fn sides(&self, text: Tensor<2>, image: Tensor<2>) -> Option<(Tensor<2>, Tensor<2>, Tensor<2>)> {
+        if self.gate.is_some() {
+            return None;
+        }
+        let t = relu(ops::linear(&self.text_projection, text));
+        let v = relu(ops::linear(&self.image_projection, image));
+        let hidden = t.dims()[1];
+        let weight = self.output.weight.val();
+        let [_, genres] = weight.dims();
+        let text_side = t.matmul(weight.clone().narrow(0, 0, hidden));
+        let image_side = v.matmul(weight.narrow(0, hidden, hidden));
+        let bias = match &self.output.bias {
+            Some(bias) => bias.val().reshape([1, genres]),
+            None => Tensor::zeros([1, genres], &text_side.device()),
+        };
+        Some((text_side, image_side, bias))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -210,13 +210,22 @@ impl LexicalSpec {
 
 /// The terms of a text: its words (stop words left out) and each pair of neighbouring words.
 pub fn terms(text: &str) -> Vec<String> {
-    let stop: HashSet<&str> = STOP_WORDS.iter().copied().collect();
-    let words: Vec<String> =
-        crate::preprocess::text::words(text).filter(|w| w.chars().count() >= 2 && !stop.contains(w.as_str())).collect();
+    let words: Vec<String> = kept_words(text).into_iter().map(|(word, _)| word).collect();
     let pairs = words.windows(2).map(|pair| format!("{} {}", pair[0], pair[1]));
     let mut all: Vec<String> = pairs.collect();
     all.extend(words);
     all
+}
+
+/// The words a text's terms are made of (lower-cased runs of letters and digits, stop words and
+/// single characters left out), each with the byte where it starts in `text`.
+fn kept_words(text: &str) -> Vec<(String, usize)> {
+    let stop: HashSet<&str> = STOP_WORDS.iter().copied().collect();
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| (w.to_lowercase(), w.as_ptr() as usize - text.as_ptr() as usize))
+        .filter(|(w, _)| w.chars().count() >= 2 && !stop.contains(w.as_str()))
+        .collect()
 }
 
 /// The terms the branch knows and their inverse document frequencies.
@@ -313,6 +322,30 @@ impl LexicalModel {
             logits.iter_mut().zip(row).for_each(|(l, w)| *l += v * w);
         }
         logits
+    }
+
+    /// What each word of `text` adds to `genre`'s logit: every known term's weight times its
+    /// TF-IDF value, a word's share of each occurrence of it (a pair's half to each of its two
+    /// words). Returns `(byte where the word starts in text, contribution)`; the contributions
+    /// sum to the logit less the bias.
+    pub fn word_contributions(&self, text: &str, genre: usize) -> Vec<(usize, f32)> {
+        let words = kept_words(text);
+        let mut occurrences: HashMap<String, Vec<Vec<usize>>> = HashMap::new();
+        for (i, (word, _)) in words.iter().enumerate() {
+            occurrences.entry(word.clone()).or_default().push(vec![i]);
+        }
+        for (i, pair) in words.windows(2).enumerate() {
+            occurrences.entry(format!("{} {}", pair[0].0, pair[1].0)).or_default().push(vec![i, i + 1]);
+        }
+        let mut shares = vec![0.0f32; words.len()];
+        let genres = self.genres();
+        for (term, value) in self.lexicon.vectorize(text) {
+            let Some(places) = occurrences.get(&self.lexicon.terms[term as usize]) else { continue };
+            let total = value * self.weights[term as usize * genres + genre];
+            let each = total / places.iter().map(Vec::len).sum::<usize>() as f32;
+            places.iter().flatten().for_each(|&w| shares[w] += each);
+        }
+        words.iter().zip(shares).map(|((_, start), share)| (*start, share)).collect()
     }
 
     /// Fits the per-genre regressions on training `vectors` and flat `targets` (`[movies,
@@ -542,6 +575,31 @@ mod tests {
             .top_terms(1, 2)
             .iter()
             .any(|(t, _)| t.contains("space") || t.contains("ship") || t.contains("crew")));
+    }
+
+    #[test]
+    fn word_contributions_add_up_to_the_logit_and_follow_the_weights() {
+        let (lexicon, vectors, targets) = toy();
+        let model = LexicalModel::fit(lexicon, &vectors, &targets, 2, 1e-3);
+        let plot = "A ghost ship: the ghost haunts the crew at night.";
+        for genre in 0..2 {
+            let shares = model.word_contributions(plot, genre);
+            let logit = model.logits(&model.lexicon.vectorize(plot))[genre];
+            let sum: f32 = shares.iter().map(|(_, s)| s).sum();
+            assert!((sum - (logit - model.bias[genre])).abs() < 1e-5, "{sum} {logit}");
+            let words: Vec<&str> = shares
+                .iter()
+                .map(|&(start, _)| plot[start..].split(|c: char| !c.is_alphanumeric()).next().unwrap())
+                .collect();
+            assert_eq!(words, ["ghost", "ship", "ghost", "haunts", "crew", "night"]);
+        }
+        // A model with one weighted term puts everything on that term's words.
+        let mut one = model.clone();
+        one.weights.iter_mut().for_each(|w| *w = 0.0);
+        let haunts = one.lexicon.index["haunts"] as usize;
+        one.weights[haunts * 2] = 2.0;
+        let shares = one.word_contributions(plot, 0);
+        assert!(shares.iter().all(|&(start, s)| (s != 0.0) == plot[start..].starts_with("haunts")), "{shares:?}");
     }
 
     #[test]

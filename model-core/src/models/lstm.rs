@@ -7,7 +7,7 @@ use burn::module::{Module, Param};
 use burn::nn::{
     BiLstm, BiLstmConfig, Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig, Lstm, LstmConfig,
 };
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::registry::{
@@ -247,26 +247,7 @@ impl GenreClassifier for LstmClassifier {
     /// (its final state); for a bidirectional layer the backward half is the state after
     /// reading the whole text backwards.
     fn features(&self, input: &TextInput) -> Tensor<2> {
-        let mut x = self.embedding.forward(input.ids.clone());
-        let last = self.layers.len() - 1;
-        for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(x);
-            if i < last {
-                x = self.dropout.forward(x);
-            }
-        }
-        let [batch, _, width] = x.dims();
-        let lengths = input.mask.clone().sum_dim(1).int();
-        let last_index = (lengths - 1).clamp_min(0).reshape([batch, 1, 1]).expand([batch, 1, width]);
-        let forward_state = x.clone().gather(1, last_index).reshape([batch, width]);
-        match &self.layers[last] {
-            LstmLayer::Uni(_) => forward_state,
-            LstmLayer::Bi(_) => {
-                let half = width / 2;
-                let first = x.narrow(1, 0, 1).reshape([batch, width]);
-                Tensor::cat(vec![forward_state.narrow(1, 0, half), first.narrow(1, half, half)], 1)
-            }
-        }
+        self.features_embedded(self.embedding.forward(input.ids.clone()), input.mask.clone())
     }
 
     fn head_forward(&self, features: Tensor<2>) -> Tensor<2> {
@@ -279,6 +260,35 @@ impl GenreClassifier for LstmClassifier {
 }
 
 impl LstmClassifier {
+    /// The word embeddings of token ids, `[batch, len, dim]` (what explanations attribute to).
+    pub fn embed_words(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        self.embedding.forward(ids)
+    }
+
+    /// Pooled features from word embeddings and their mask (see [`GenreClassifier::features`]).
+    pub fn features_embedded(&self, words: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
+        let mut x = words;
+        let last = self.layers.len() - 1;
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(x);
+            if i < last {
+                x = self.dropout.forward(x);
+            }
+        }
+        let [batch, _, width] = x.dims();
+        let lengths = mask.sum_dim(1).int();
+        let last_index = (lengths - 1).clamp_min(0).reshape([batch, 1, 1]).expand([batch, 1, width]);
+        let forward_state = x.clone().gather(1, last_index).reshape([batch, width]);
+        match &self.layers[last] {
+            LstmLayer::Uni(_) => forward_state,
+            LstmLayer::Bi(_) => {
+                let half = width / 2;
+                let first = x.narrow(1, 0, 1).reshape([batch, width]);
+                Tensor::cat(vec![forward_state.narrow(1, 0, half), first.narrow(1, half, half)], 1)
+            }
+        }
+    }
+
     /// Replaces the embedding table with `vectors` (row-major `[vocab, dim]`), frozen when
     /// `freeze` is set.
     pub fn with_embeddings(mut self, vectors: Vec<f32>, freeze: bool) -> Result<Self> {

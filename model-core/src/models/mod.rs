@@ -191,6 +191,37 @@ registry! {
     fusion => [fusion::ARCHITECTURE],
 }
 
+impl TextClassifier {
+    /// The word embeddings of token ids `[batch, len, dim]`: what explanations attribute to.
+    pub fn embed_words(&self, ids: burn::tensor::Tensor<2, burn::tensor::Int>) -> Tensor<3> {
+        match self {
+            TextClassifier::Lstm(m) => m.embed_words(ids),
+            TextClassifier::Bert(m) => m.bert.embed_words(ids),
+        }
+    }
+
+    /// Pooled features from word embeddings (as [`TextClassifier::embed_words`] gives them) and
+    /// their mask.
+    pub fn features_embedded(&self, words: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
+        match self {
+            TextClassifier::Lstm(m) => m.features_embedded(words, mask),
+            TextClassifier::Bert(m) => m.features_embedded(words, mask),
+        }
+    }
+}
+
+impl ImageClassifier {
+    /// The backbone's last feature map `[batch, channels, h, w]`; its spatial mean is
+    /// [`GenreClassifier::features`] (what poster heat maps attribute to).
+    pub fn feature_map(&self, images: &Tensor<4>) -> Tensor<4> {
+        match self {
+            ImageClassifier::SimpleCnn(m) => m.feature_map(images),
+            ImageClassifier::Resnet50(m) => m.feature_map(images),
+            ImageClassifier::EfficientnetLite0(m) => m.feature_map(images),
+        }
+    }
+}
+
 /// Any Marquee model's configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -232,10 +232,7 @@ impl GenreClassifier for ResNet {
 
     /// Pooled backbone features `[batch, 2048]` of ImageNet-normalised images.
     fn features(&self, images: &Tensor<4>) -> Tensor<2> {
-        let x = self.maxpool.forward(relu(ops::conv2d_batch_norm(&self.conv1, &self.bn1, images.clone())));
-        let stages = [&self.layer1, &self.layer2, &self.layer3, &self.layer4];
-        let x = stages.iter().flat_map(|s| s.iter()).fold(x, |x, block| block.forward(x));
-        self.avgpool.forward(x).flatten(1, 3)
+        self.avgpool.forward(self.feature_map(images)).flatten(1, 3)
     }
 
     fn head_forward(&self, features: Tensor<2>) -> Tensor<2> {
@@ -248,6 +245,13 @@ impl GenreClassifier for ResNet {
 }
 
 impl ResNet {
+    /// The last stage's output `[batch, 2048, h, w]`, whose spatial mean is the pooled features.
+    pub fn feature_map(&self, images: &Tensor<4>) -> Tensor<4> {
+        let x = self.maxpool.forward(relu(ops::conv2d_batch_norm(&self.conv1, &self.bn1, images.clone())));
+        let stages = [&self.layer1, &self.layer2, &self.layer3, &self.layer4];
+        stages.iter().flat_map(|s| s.iter()).fold(x, |x, block| block.forward(x))
+    }
+
     /// Freezes every backbone layer (weights and BatchNorm statistics), leaving the head
     /// trainable.
     pub fn freeze_backbone(mut self) -> Self {

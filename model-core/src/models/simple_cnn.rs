@@ -155,8 +155,7 @@ impl GenreClassifier for SimpleCnn {
 
     /// Pooled features `[batch, 256]` of normalised images `[batch, 3, H, W]`.
     fn features(&self, images: &Tensor<4>) -> Tensor<2> {
-        let x = self.blocks.iter().fold(images.clone(), |x, block| block.forward(x));
-        self.pool.forward(x).flatten(1, 3)
+        self.pool.forward(self.feature_map(images)).flatten(1, 3)
     }
 
     fn head_forward(&self, features: Tensor<2>) -> Tensor<2> {
@@ -165,6 +164,13 @@ impl GenreClassifier for SimpleCnn {
 
     fn feature_dim(&self) -> usize {
         self.head.weight.dims()[0]
+    }
+}
+
+impl SimpleCnn {
+    /// The last block's output `[batch, 256, h, w]`, whose spatial mean is the pooled features.
+    pub fn feature_map(&self, images: &Tensor<4>) -> Tensor<4> {
+        self.blocks.iter().fold(images.clone(), |x, block| block.forward(x))
     }
 }
 

@@ -7,7 +7,7 @@ pub mod text;
 mod wordpiece;
 
 use crate::error::Result;
-use text::{BertTokenizer, WordVocab, PAD_ID};
+use text::{BertTokenizer, WordSpan, WordVocab, PAD_ID};
 
 /// How plots become token ids.
 #[derive(Debug, Clone)]
@@ -24,6 +24,31 @@ impl TextPreprocessor {
         match self {
             TextPreprocessor::Words(vocab) => Ok(vocab.encode(text)),
             TextPreprocessor::Bert(tokenizer) => tokenizer.encode(text),
+        }
+    }
+
+    /// The token ids of one plot (as [`TextPreprocessor::encode`] gives them for a plot without
+    /// special tokens) and the plot's words with their byte ranges and the ids each became.
+    pub fn encode_words(&self, text: &str) -> (Vec<u32>, Vec<WordSpan>) {
+        match self {
+            TextPreprocessor::Bert(tokenizer) => tokenizer.encode_words(text),
+            TextPreprocessor::Words(vocab) => {
+                let mut spans = Vec::new();
+                let mut start = None;
+                for (at, c) in text.char_indices().chain([(text.len(), ' ')]) {
+                    match (c.is_alphanumeric() && at < text.len(), start) {
+                        (true, None) => start = Some(at),
+                        (false, Some(s)) => {
+                            let token = spans.len().min(vocab.max_len);
+                            let tokens = token..(token + 1).min(vocab.max_len);
+                            spans.push(WordSpan { start: s, end: at, tokens });
+                            start = None;
+                        }
+                        _ => {}
+                    }
+                }
+                (vocab.encode(text), spans)
+            }
         }
     }
 

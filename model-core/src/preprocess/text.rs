@@ -85,7 +85,7 @@ impl WordVocab {
     }
 }
 
-pub use super::wordpiece::BertTokenizer;
+pub use super::wordpiece::{BertTokenizer, WordSpan};
 
 /// A batch of token sequences padded to the longest one.
 #[derive(Debug, Clone, PartialEq)]

@@ -176,6 +176,29 @@ impl BertTokenizer {
         Ok(ids)
     }
 
+    /// The token ids of `text` as [`BertTokenizer::encode`] gives them (for a text without
+    /// special tokens), and the words of the text they come from: the text split on whitespace
+    /// and around punctuation (each CJK ideograph a word too), with their byte ranges in `text`
+    /// and the ids each became. Words past `max_len` get an empty token range.
+    pub fn encode_words(&self, text: &str) -> (Vec<u32>, Vec<WordSpan>) {
+        let room = self.max_len - 2;
+        let mut ids = vec![self.cls];
+        let mut spans = Vec::new();
+        for (start, end) in raw_words(text, self.normalizer.chinese_chars) {
+            let first = ids.len();
+            if first <= room {
+                let normalized = self.normalizer.apply(&text[start..end]);
+                for word in split_words(&normalized) {
+                    self.wordpiece(word, &mut ids);
+                }
+                ids.truncate(room + 1);
+            }
+            spans.push(WordSpan { start, end, tokens: first.min(ids.len())..ids.len() });
+        }
+        ids.push(self.sep);
+        (ids, spans)
+    }
+
     /// The length of the text before the first special token, and that token's length and id.
     fn next_special(&self, text: &str) -> (usize, Option<(usize, u32)>) {
         let mut first: Option<(usize, usize, u32)> = None;
@@ -297,6 +320,43 @@ fn chunk_end(text: &str, at_least: usize) -> usize {
         .map_or(text.len(), |(at, _)| at)
 }
 
+/// One word of a text: its byte range and the token ids it became (indices into the ids).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WordSpan {
+    /// The first byte of the word in the text.
+    pub start: usize,
+    /// One past its last byte.
+    pub end: usize,
+    /// Which of the text's token ids are its pieces (empty where the text was cut before it).
+    pub tokens: std::ops::Range<usize>,
+}
+
+/// The byte ranges of a raw text's words as the tokenizer splits them: on whitespace, around
+/// punctuation, and around CJK ideographs where `chinese_chars` (control characters stay inside
+/// their word: normalisation drops them).
+fn raw_words(text: &str, chinese_chars: bool) -> Vec<(usize, usize)> {
+    let mut words = Vec::new();
+    let mut start = None;
+    for (at, c) in text.char_indices() {
+        let alone = is_punctuation(c) || (chinese_chars && is_chinese_char(c));
+        let gap = is_whitespace(c);
+        if gap || alone {
+            if let Some(s) = start.take() {
+                words.push((s, at));
+            }
+            if alone {
+                words.push((at, at + c.len_utf8()));
+            }
+        } else if start.is_none() {
+            start = Some(at);
+        }
+    }
+    if let Some(s) = start {
+        words.push((s, text.len()));
+    }
+    words
+}
+
 /// Words split on whitespace, with every punctuation character a word of its own.
 fn split_words(text: &str) -> impl Iterator<Item = &str> {
     text.split(char::is_whitespace).flat_map(|chunk| {
@@ -366,6 +426,28 @@ mod tests {
             }
         });
         BertTokenizer::from_bytes(json.to_string().as_bytes(), 16, "tiny.json").unwrap()
+    }
+
+    #[test]
+    fn words_keep_their_offsets_and_give_the_same_ids() {
+        let tokenizer = tiny();
+        for text in ["Hello, Wörld!  hello\tworld", "", "   ", "unknownword hello", "a\u{7}b hello"] {
+            let (ids, spans) = tokenizer.encode_words(text);
+            assert_eq!(ids, tokenizer.encode(text).unwrap(), "{text:?}");
+            for span in &spans {
+                assert!(text.is_char_boundary(span.start) && text.is_char_boundary(span.end));
+            }
+            let pieces: usize = spans.iter().map(|s| s.tokens.len()).sum();
+            assert_eq!(pieces, ids.len() - 2, "{text:?}");
+        }
+        let text = "Hello, Wörld!";
+        let (_, spans) = tokenizer.encode_words(text);
+        let words: Vec<&str> = spans.iter().map(|s| &text[s.start..s.end]).collect();
+        assert_eq!(words, ["Hello", ",", "Wörld", "!"]);
+        let short = BertTokenizer { max_len: 4, ..tiny() };
+        let (ids, spans) = short.encode_words("hello hello hello");
+        assert_eq!(ids.len(), 4);
+        assert_eq!(spans.iter().map(|s| s.tokens.len()).collect::<Vec<_>>(), [1, 1, 0]);
     }
 
     #[test]

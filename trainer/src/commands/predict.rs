@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use model_core::bundle::Bundle;
 use model_core::inference::Predictor;
 
@@ -33,23 +33,7 @@ pub struct PredictArgs {
 
 /// Runs `marquee predict`.
 pub fn run(args: PredictArgs) -> Result<()> {
-    let plot = match (&args.plot, &args.plot_file) {
-        (Some(plot), _) => Some(plot.clone()),
-        (None, Some(file)) => {
-            Some(std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?)
-        }
-        (None, None) => None,
-    };
-    if args.poster.is_none() && plot.is_none() {
-        bail!("give --poster, --plot (or --plot-file), or both");
-    }
-    let poster = match &args.poster {
-        Some(path) => Some((
-            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-            path.display().to_string(),
-        )),
-        None => None,
-    };
+    let (poster, plot) = super::read_movie(args.poster.as_deref(), args.plot.as_deref(), args.plot_file.as_deref())?;
     let predictor = Predictor::new(Bundle::read_dir(&args.bundle)?, args.device.device())?;
     let (answers, route) =
         predictor.predict(poster.as_ref().map(|(b, n)| (b.as_slice(), n.as_str())), plot.as_deref())?;

@@ -245,6 +245,73 @@ pub fn genre_heatmap(genres: &[String], models: &[(String, Vec<f64>)], path: &Pa
     image.save(path).with_context(|| format!("writing {}", path.display()))
 }
 
+/// A poster with a heat map of `scores` over a `grid` of cells (row-major) laid over it: red
+/// where a cell raised the genre, blue where it lowered it, opacity by the square root of its
+/// share of the largest score; a title above and a legend below.
+pub fn poster_heat_map(
+    poster: &image::RgbImage,
+    grid: [usize; 2],
+    scores: &[f32],
+    title: &str,
+    path: &Path,
+) -> Result<()> {
+    ensure_font();
+    const SIDE: u32 = 320;
+    const TOP: u32 = 36;
+    const BOTTOM: u32 = 56;
+    let height =
+        (SIDE as f32 * poster.height() as f32 / poster.width().max(1) as f32).round().clamp(160.0, 480.0) as u32;
+    let scaled = image::imageops::resize(poster, SIDE, height, image::imageops::FilterType::Triangle);
+    let (width, total) = (SIDE + 20, TOP + height + BOTTOM);
+    let mut buffer = vec![255u8; (width * total * 3) as usize];
+    let largest = scores.iter().fold(0.0f32, |m, s| m.max(s.abs())).max(1e-12);
+    // Bilinear interpolation of the cell scores at a pixel (cells' centres as the samples).
+    let score_at = |x: u32, y: u32| -> f32 {
+        let gx = ((x as f32 + 0.5) / SIDE as f32 * grid[1] as f32 - 0.5).clamp(0.0, grid[1] as f32 - 1.0);
+        let gy = ((y as f32 + 0.5) / height as f32 * grid[0] as f32 - 0.5).clamp(0.0, grid[0] as f32 - 1.0);
+        let (x0, y0) = (gx.floor() as usize, gy.floor() as usize);
+        let (x1, y1) = ((x0 + 1).min(grid[1] - 1), (y0 + 1).min(grid[0] - 1));
+        let (fx, fy) = (gx - x0 as f32, gy - y0 as f32);
+        let at = |r: usize, c: usize| scores[r * grid[1] + c];
+        let top = at(y0, x0) * (1.0 - fx) + at(y0, x1) * fx;
+        let bottom = at(y1, x0) * (1.0 - fx) + at(y1, x1) * fx;
+        top * (1.0 - fy) + bottom * fy
+    };
+    for y in 0..height {
+        for x in 0..SIDE {
+            let value = score_at(x, y) / largest;
+            let tint: [f32; 3] = if value >= 0.0 { [220.0, 30.0, 30.0] } else { [30.0, 80.0, 230.0] };
+            // The square root, so that the second-strongest regions show too (as in the widget).
+            let alpha = value.abs().min(1.0).sqrt() * 0.7;
+            let pixel = scaled.get_pixel(x, y).0;
+            let at = (((TOP + y) * width + 10 + x) * 3) as usize;
+            for c in 0..3 {
+                buffer[at + c] = (pixel[c] as f32 * (1.0 - alpha) + tint[c] * alpha).round() as u8;
+            }
+        }
+    }
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (width, total)).into_drawing_area();
+        let text = |size| ("sans-serif", size).into_font().color(&BLACK);
+        root.draw_text(title, &text(16), (10, 10)).map_err(plot_err)?;
+        let bar_top = (TOP + height + 10) as i32;
+        for i in 0..SIDE {
+            let value = i as f32 / (SIDE - 1) as f32 * 2.0 - 1.0;
+            let tint = if value >= 0.0 { RGBColor(220, 30, 30) } else { RGBColor(30, 80, 230) };
+            let alpha = f64::from(value.abs()).sqrt() * 0.7;
+            let x = 10 + i as i32;
+            root.draw(&Rectangle::new([(x, bar_top), (x + 1, bar_top + 12)], tint.mix(alpha).filled()))
+                .map_err(plot_err)?;
+        }
+        let label_y = bar_top + 16;
+        root.draw_text("against the genre", &text(12), (10, label_y)).map_err(plot_err)?;
+        root.draw_text("for the genre", &text(12), (SIDE as i32 - 70, label_y)).map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+    }
+    let image = image::RgbImage::from_raw(width, total, buffer).expect("buffer has the picture's size");
+    image.save(path).with_context(|| format!("writing {}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -522,14 +522,20 @@ impl Explainer {
             .map(|o| o.into_data().try_to_vec::<f32>().expect("f32 logits"))
             .collect();
         let genres = self.predictor.genres().len();
-        (0..rows)
-            .map(|r| {
-                let plot = plots[r.min(plots.len() - 1)];
-                let blend = self.blend(route, plot.is_some());
+        // Each plot's blend and lexical logits once, however many rows share it.
+        let per_plot: Vec<(BlendView, Option<Vec<f32>>)> = plots
+            .iter()
+            .map(|plot| {
                 let lexical = match (plot, &self.predictor.lexical) {
                     (Some(text), Some(model)) => Some(model.logits(&model.lexicon.vectorize(text))),
                     _ => None,
                 };
+                (self.blend(route, plot.is_some()), lexical)
+            })
+            .collect();
+        (0..rows)
+            .map(|r| {
+                let (blend, lexical) = &per_plot[r.min(plots.len() - 1)];
                 let row: Vec<Vec<f32>> = outputs.iter().map(|o| o[r * genres..(r + 1) * genres].to_vec()).collect();
                 blend.apply(&row, lexical.as_deref())
             })

@@ -34,10 +34,10 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 if [[ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $bindgen_version" ]]; then
-  echo "installing wasm-bindgen-cli $bindgen_version (cargo install, a few minutes once)"
-  # --locked can name a dependency version the registry mirror lacks; then resolve afresh.
-  cargo install -q wasm-bindgen-cli --version "$bindgen_version" --locked \
-    || cargo install -q wasm-bindgen-cli --version "$bindgen_version"
+  # Without --locked: its lock file names dependency versions that registry mirrors can lack (the
+  # install then fails before it starts); the version itself is pinned.
+  echo "installing wasm-bindgen-cli $bindgen_version (cargo install, about 4 minutes once)"
+  cargo install -q wasm-bindgen-cli --version "$bindgen_version"
 fi
 if [[ ! -x node_modules/.bin/wasm-opt || ! -d node_modules/playwright-core ]]; then
   npm ci --no-audit --no-fund --silent

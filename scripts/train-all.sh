@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Trains every model on the real movie set, one after another, into runs/ (logs beside each
 # run). The figures in README.md come from these runs' test_metrics.json files.
-# Usage: scripts/train-all.sh [MODEL...]   (default: lstm efficientnet-lite0 fusion lstm-glove cnn bert)
+# Usage: scripts/train-all.sh [MODEL...]   (default: every model of the registry, `marquee models`,
+# in its order, fusion last; a model whose pretrained files are not in the cache is skipped)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data="${MARQUEE_DATA:-../shared/data/movies}"
@@ -11,7 +12,11 @@ cargo build -q -p trainer
 bin="${CARGO_TARGET_DIR:-target}/debug/marquee"
 mkdir -p runs
 models=("$@")
-[ ${#models[@]} -gt 0 ] || models=(lstm efficientnet-lite0 fusion lstm-glove cnn bert)
+if [ ${#models[@]} -eq 0 ]; then
+  while IFS=$'\t' read -r name _ ready; do
+    if [ "$ready" = ready ]; then models+=("$name"); else echo "$name: skipped, its pretrained files are not in the cache (scripts/fetch-pretrained.sh)"; fi
+  done < <("$bin" models --names)
+fi
 for model in "${models[@]}"; do
   out="runs/$model"
   if [ -f "$out/bundle/manifest.json" ]; then echo "$model: done already ($out)"; continue; fi

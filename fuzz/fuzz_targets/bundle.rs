@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use burn::tensor::Device;
 use libfuzzer_sys::fuzz_target;
 use model_core::bundle::{weights, Bundle};
-use model_core::models::lexical::LexicalModel;
+use model_core::stacking::lexical::LexicalModel;
 use model_core::models::simple_cnn::SimpleCnnConfig;
 use model_core::models::{Classifier, ImageModelConfig, ModelConfig};
 

@@ -359,6 +359,7 @@ struct SendPtr(*mut f32);
 // SAFETY: the blocks of one product write disjoint ranges (see `batched_matmul`).
 unsafe impl Send for SendPtr {}
 #[cfg(any(feature = "openblas", target_arch = "wasm32"))]
+// SAFETY: shared between the blocks only to be offset into their own disjoint ranges.
 unsafe impl Sync for SendPtr {}
 
 #[cfg(any(feature = "openblas", target_arch = "wasm32"))]

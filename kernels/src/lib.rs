@@ -13,6 +13,7 @@
 //!
 //! This crate is compiled with full optimisation even in the dev profile (the workspace's
 //! `Cargo.toml`): its loops are written for the auto-vectoriser, which only runs from opt-level 2.
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 #[cfg(any(feature = "openblas", target_arch = "wasm32"))]
 pub mod conv;

@@ -136,7 +136,7 @@ mod shared {
     /// offer's sequence number it worked on); whether there was.
     fn help_once(seen: &mut usize) -> bool {
         let sequence = SEQUENCE.load(SeqCst);
-        if sequence % 2 == 0 || sequence == *seen {
+        if sequence.is_multiple_of(2) || sequence == *seen {
             return false;
         }
         INSIDE.fetch_add(1, SeqCst);

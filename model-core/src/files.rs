@@ -1,7 +1,10 @@
 //! Writing files and folders so that a reader, a crash or a kill never sees half of one: the
-//! bundle writer, the training checkpoints and every file the CLI saves go through here.
+//! bundle writer, the training checkpoints and every file the CLI saves go through here; and the
+//! sha256 that names a bundle's parts and keys the cached features.
 
 use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
@@ -50,6 +53,11 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "output".into());
     name.push(suffix);
     path.with_file_name(name)
+}
+
+/// The lower-case hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

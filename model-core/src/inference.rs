@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use crate::batch::{Batch, BatchItem, Batcher};
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
-use crate::models::blend::{logit, sigmoid};
-use crate::models::lexical::{LexicalModel, SparseTerms};
+use crate::metrics::{logit, sigmoid};
 use crate::models::{Classifier, GenreClassifier};
 use crate::preprocess::image::ImagePreprocessing;
 use crate::preprocess::TextPreprocessor;
+use crate::stacking::lexical::{LexicalModel, SparseTerms};
 
 /// One genre's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

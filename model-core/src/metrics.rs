@@ -228,9 +228,25 @@ pub fn tune_thresholds(probabilities: &[f32], targets: &[f32], genres: usize) ->
         .collect()
 }
 
+/// The logit of a probability (clamped away from 0 and 1).
+pub fn logit(p: f32) -> f32 {
+    let p = p.clamp(1e-7, 1.0 - 1e-7);
+    (p / (1.0 - p)).ln()
+}
+
+/// The logistic function.
+pub fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logit_inverts_sigmoid_and_stays_finite_at_the_ends() {
+        assert!((logit(sigmoid(1.5)) - 1.5).abs() < 1e-4 && logit(0.0).is_finite() && logit(1.0).is_finite());
+    }
 
     fn names(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("g{i}")).collect()

@@ -5,6 +5,7 @@
 //! so it builds in seconds (the demo serves the page before the CLI exists); bounded against
 //! abuse: GET and HEAD only, request heads of at most 16 KiB, 10 s client timeouts, at most 256
 //! connections, and nothing outside the two folders.
+#![forbid(unsafe_code)]
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -3,6 +3,7 @@
 //! serve` also verifies the bundle's checksums up front (the browser verifies every part it
 //! downloads either way).
 //! Usage: marquee-serve [--port 8080] [--host 127.0.0.1] [--www DIR] [--bundle DIR]
+#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests in `tests/tests/` (and by model-core's parity tests):
 //! where the `marquee` binary, the real movie set and the pretrained weights are, and the
 //! reference ResNet-50 weights made by a formula.
+#![forbid(unsafe_code)]
 
 pub mod reference;
 

@@ -462,13 +462,14 @@ fn page_and_widget_on_the_cpu_fallback_match_marquee_predict() {
 /// since no ImageNet ResNet-50 weights can be fetched here) classifies in the browser like `marquee predict`.
 #[test]
 fn bert_resnet50_fusion_bundle_matches_marquee_predict_in_the_browser() {
-    use model_core::bundle::{write_bundle, Bundle, BundleContents, Manifest, TextSpec, WeightsDType};
+    use model_core::bundle::{write_bundle, Bundle, BundleContents, Manifest, WeightsDType};
     use model_core::models::bert::{self, BertClassifierConfig, BertConfig, BertPooling};
     use model_core::models::fusion::{FusionHeadConfig, FusionMode};
     use model_core::models::head::{ImageHeadConfig, MultiLabelHeadConfig};
     use model_core::models::resnet::{ResNetConfig, RESNET50_FEATURES};
     use model_core::models::{Classifier, FusionConfig, ImageModelConfig, ModelConfig, TextModelConfig};
     use model_core::preprocess::image::{ImagePreprocessing, Normalization};
+    use model_core::preprocess::TextSpec;
 
     let minilm = tests::pretrained("all-MiniLM-L6-v2");
     let genres = Bundle::read_dir(&default_bundle()).expect("the default bundle").manifest.genres;

@@ -61,3 +61,23 @@ fn resnet50_learns_on_torchvision_named_weights() {
         train_losses("resnet50", &tmp.path().join("run"), &["--epochs", "4", "--weights", weights.to_str().unwrap()]);
     assert_falls("resnet50", &losses);
 }
+
+/// The models trained above with settings of their own, and the fusion (trained from its
+/// branches in `train_export_predict.rs`).
+const TRAINED_ABOVE: &[&str] = &["lstm", "lstm-glove", "bert", "cnn", "efficientnet-lite0", "resnet50", "fusion"];
+
+/// Reads the registry through `marquee models --names`: every model not trained above (a model
+/// just added, say) trains here with its recipe for 3 epochs, and every name above must still be
+/// in the registry.
+#[test]
+fn every_other_registry_model_learns() {
+    let listed = String::from_utf8(marquee_ok(["models", "--names"]).stdout).unwrap();
+    let names: Vec<&str> = listed.lines().filter_map(|line| line.split('\t').next()).collect();
+    for model in TRAINED_ABOVE {
+        assert!(names.contains(model), "{model} is no longer in the registry ({names:?}): update this file");
+    }
+    for model in names.iter().filter(|name| !TRAINED_ABOVE.contains(name)) {
+        let tmp = tempfile::tempdir().unwrap();
+        assert_falls(model, &train_losses(model, &tmp.path().join("run"), &["--epochs", "3"]));
+    }
+}

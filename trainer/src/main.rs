@@ -1,5 +1,6 @@
 //! `marquee`: the command line over `model-core`. This file parses arguments and dispatches;
 //! the work lives in `commands/`.
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 mod commands;
 mod device;
@@ -40,6 +41,8 @@ enum Command {
     Compare(commands::compare::CompareArgs),
     /// Measure every model's speed and memory (optionally beside PyTorch).
     Bench(commands::bench::BenchArgs),
+    /// List the registry's models: what each reads, its recipe, whether it can train now.
+    Models(commands::models::ModelsArgs),
     /// List the pretrained files each model starts from, and whether they are in the cache.
     Pretrained(commands::pretrained::PretrainedArgs),
     /// Serve the page and the widget with a bundle (http://127.0.0.1:8080 by default).
@@ -65,6 +68,7 @@ fn main() -> std::process::ExitCode {
         Command::Stack(args) => commands::stack::run(args),
         Command::Grid(args) => commands::grid::run(args),
         Command::Serve(args) => commands::serve::run(args),
+        Command::Models(args) => commands::models::run(args),
         Command::Pretrained(args) => commands::pretrained::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Compare(args) => commands::compare::run(args),

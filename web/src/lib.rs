@@ -22,6 +22,7 @@
 //! native `marquee predict` runs. The browser-only parts live in [`download`] (fetch with
 //! progress, Cache Storage, checksums), [`backend`] (WebGPU, or `flex` on the CPU), [`api`]
 //! (the wasm-bindgen face) and `explain` (the explain package's face).
+#![forbid(unsafe_code)]
 
 /// The largest poster file the browser classifier accepts (10 MiB): larger ones are refused
 /// before decoding, with an error that says so.

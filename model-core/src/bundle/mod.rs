@@ -15,19 +15,20 @@
 pub mod weights;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::models::lexical::{LexicalModel, LexicalSpec};
+use crate::files::sha256_hex;
+use crate::models::fusion::{Branch, BranchThresholds};
 use crate::models::{Classifier, ModelConfig};
 use crate::preprocess::image::ImagePreprocessing;
 use crate::preprocess::text::{BertTokenizer, WordVocab};
-use crate::preprocess::TextPreprocessor;
+use crate::preprocess::{TextPreprocessor, TextSpec};
+use crate::stacking::lexical::{LexicalModel, LexicalSpec};
 
 /// The format name every manifest carries.
 pub const FORMAT_NAME: &str = "marquee-bundle";
@@ -61,34 +62,6 @@ impl WeightsDType {
             Self::Int8 => 2,
         }
     }
-}
-
-/// How plots are tokenised, and which part holds the vocabulary.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum TextSpec {
-    /// Lower-cased words (`vocab.json`: the [`WordVocab`]).
-    Words {
-        /// The part holding the vocabulary.
-        file: String,
-    },
-    /// A HuggingFace tokenizer (`tokenizer.json`).
-    Bert {
-        /// The part holding the tokenizer.
-        file: String,
-        /// Plots are cut to this many tokens.
-        max_len: usize,
-    },
-}
-
-/// Per-genre thresholds of each branch of a fusion model, used when one input is missing and
-/// the other branch answers alone.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BranchThresholds {
-    /// The text branch's thresholds.
-    pub text: Vec<f32>,
-    /// The image branch's thresholds.
-    pub image: Vec<f32>,
 }
 
 /// One part's size and checksum.
@@ -156,11 +129,6 @@ pub struct Manifest {
     pub info: serde_json::Value,
 }
 
-/// The lower-case hex sha256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// What a bundle is made of before it is written: the manifest's content without the parts
 /// table, plus the parts' bytes.
 #[derive(Debug, Clone)]
@@ -220,6 +188,15 @@ fn assemble(weights: Vec<u8>, contents: BundleContents) -> (Manifest, BTreeMap<S
 
 fn bundle_error(bundle: &Path, part: &str, reason: String) -> Error {
     Error::Bundle { bundle: bundle.display().to_string(), part: part.into(), reason }
+}
+
+/// The bundle folder `path` names: `path` itself, or the `bundle/` folder of a run folder.
+/// Every command that takes a bundle resolves its argument here.
+pub fn bundle_dir(path: &Path) -> PathBuf {
+    match path.join(MANIFEST).is_file() || !path.join("bundle").join(MANIFEST).is_file() {
+        true => path.to_path_buf(),
+        false => path.join("bundle"),
+    }
 }
 
 /// A bundle read into memory and verified: every part present, of the right size and checksum.
@@ -315,6 +292,38 @@ impl Bundle {
             part: name.into(),
             reason: "missing".into(),
         })
+    }
+
+    /// Reads the bundle `path` names: a bundle folder, or a run folder holding one ([`bundle_dir`]).
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::read_dir(&bundle_dir(path))
+    }
+
+    /// The bundle as a fusion's branch: its model loaded on `device`, its preprocessing and parts.
+    pub fn branch(&self, device: &Device) -> Result<Branch> {
+        Ok(Branch {
+            source: self.source.clone(),
+            name: self.manifest.name.clone(),
+            genres: self.manifest.genres.clone(),
+            config: self.manifest.model.clone(),
+            model: self.load_model(device)?,
+            text: self.text_preprocessor()?,
+            text_part: self.text_part()?,
+            text_spec: self.manifest.text.clone(),
+            image: self.manifest.image,
+            thresholds: self.manifest.thresholds.clone(),
+            weights_sha256: self.manifest.parts[WEIGHTS].sha256.clone(),
+        })
+    }
+
+    /// The tokenizer or vocabulary part the manifest names (name, bytes), if it reads plots.
+    pub fn text_part(&self) -> Result<Option<(String, Vec<u8>)>> {
+        match &self.manifest.text {
+            Some(TextSpec::Words { file }) | Some(TextSpec::Bert { file, .. }) => {
+                Ok(Some((file.clone(), self.part(file)?.to_vec())))
+            }
+            None => Ok(None),
+        }
     }
 
     /// Builds the text preprocessor the manifest names.
@@ -504,8 +513,8 @@ mod tests {
 
     #[test]
     fn a_lexical_branch_is_written_as_version_3_and_its_blends_checked() {
-        use crate::models::blend::Blend;
-        use crate::models::lexical::{LexicalConfig, LexicalModel, Lexicon, LEXICAL_PART};
+        use crate::stacking::blend::Blend;
+        use crate::stacking::lexical::{LexicalConfig, LexicalModel, Lexicon, LEXICAL_PART};
         let plots = ["war at sea", "a comedy of love", "war and love"];
         let lexicon = Lexicon::build(&plots, &LexicalConfig { min_df: 1, ..LexicalConfig::default() });
         let vectors: Vec<_> = plots.iter().map(|p| lexicon.vectorize(p)).collect();

@@ -22,14 +22,11 @@ use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 
 use super::WeightsDType;
+use crate::int8::{dequantize_blocks, quantize_blocks, INT8_BLOCK, INT8_SCALES_SUFFIX};
 use crate::models::Classifier;
 
-/// Elements per int8 block, each block with one scale.
-pub const INT8_BLOCK: usize = 64;
 /// Tensors smaller than this (biases, norms, small kernels) are not quantised.
 pub const INT8_MIN_ELEMENTS: usize = 16 * 1024;
-/// The suffix of the tensor holding an int8 tensor's block scales.
-pub const INT8_SCALES_SUFFIX: &str = ".int8_block_scales";
 
 /// The model's weights as the bytes of a `model.safetensors` in `dtype`.
 pub fn encode(model: &Classifier, dtype: WeightsDType) -> Result<Vec<u8>, String> {
@@ -108,21 +105,6 @@ fn encode_int8(model: &Classifier) -> Result<Vec<u8>, String> {
     safetensors::serialize(stored.iter().map(|(name, s)| (name.as_str(), s)), Some(metadata)).map_err(|e| e.to_string())
 }
 
-/// Symmetric int8 quantisation in blocks of [`INT8_BLOCK`]: the values and each block's scale
-/// (the scale is rounded to f16 first, so that decoding with the stored scale is exact to it).
-pub fn quantize_blocks(values: &[f32]) -> (Vec<i8>, Vec<f32>) {
-    let mut quantised = Vec::with_capacity(values.len());
-    let mut scales = Vec::with_capacity(values.len().div_ceil(INT8_BLOCK));
-    for block in values.chunks(INT8_BLOCK) {
-        let max = block.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        let scale = f16::from_f32(max / 127.0).to_f32();
-        let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-        quantised.extend(block.iter().map(|v| (v * inverse).round().clamp(-127.0, 127.0) as i8));
-        scales.push(scale);
-    }
-    (quantised, scales)
-}
-
 /// Decodes a `model.safetensors` of any stored type into `model`, tensor by tensor, as f32.
 pub fn load_into(model: &mut Classifier, bytes: &[u8]) -> Result<ApplyResult, String> {
     let file = SafeTensors::deserialize(bytes).map_err(|e| format!("not a safetensors file: {e}"))?;
@@ -146,18 +128,6 @@ pub fn load_into(model: &mut Classifier, bytes: &[u8]) -> Result<ApplyResult, St
         tensors.push(PackTensor::new(name.to_string(), DType::F32, shape, None, Bytes::from_elems(values)));
     }
     Ok(model.apply(tensors, None, None, false))
-}
-
-/// The values of int8 `data` with one scale per [`INT8_BLOCK`] elements.
-pub fn dequantize_blocks(data: &[u8], scales: &[f32]) -> Result<Vec<f32>, String> {
-    if scales.len() != data.len().div_ceil(INT8_BLOCK) {
-        return Err(format!("{} block scales for {} values in blocks of {INT8_BLOCK}", scales.len(), data.len()));
-    }
-    let mut values = Vec::with_capacity(data.len());
-    for (block, scale) in data.chunks(INT8_BLOCK).zip(scales) {
-        values.extend(block.iter().map(|q| f32::from(*q as i8) * scale));
-    }
-    Ok(values)
 }
 
 /// A float tensor's values as f32.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{mask_cells, without_words, ExplainOptions, Explainer, Movie, PosterMethod, WordMethod};
 use crate::error::Result;
-use crate::models::blend::sigmoid;
+use crate::metrics::sigmoid;
 
 /// What is deleted, and how much.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,7 +1,7 @@
 //! Why the model chose a genre: per word of the plot, per region of the poster and per source
 //! (text branch, image branch, lexical branch), each a share of the genre's blended logit.
 //!
-//! The blended logit is `bias + Σ weight_s · logit_s` over the blend's sources ([`crate::models::blend`]);
+//! The blended logit is `bias + Σ weight_s · logit_s` over the blend's sources ([`crate::stacking::blend`]);
 //! a fusion head that concatenates its two projections splits exactly into a text side and an
 //! image side, and the lexical branch is linear in its TF-IDF terms, so the per-source terms and
 //! the lexical words' shares are exact. The text and image models' shares come from one of the
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::inference::{Predictor, Route};
-use crate::models::blend::sigmoid;
+use crate::metrics::sigmoid;
 use crate::models::{Classifier, GenreClassifier};
 use crate::preprocess::text::WordSpan;
 

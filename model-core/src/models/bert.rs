@@ -20,7 +20,7 @@ use super::{
     Classifier, ClassifierConfig, GenreClassifier, ModelConfig, TensorSource, TextClassifier, TextModelConfig,
 };
 use crate::batch::TextInput;
-use crate::bundle::TextSpec;
+use crate::preprocess::TextSpec;
 use crate::error::{Error, Result};
 use crate::ops;
 use crate::preprocess::text::BertTokenizer;
@@ -482,6 +482,11 @@ impl GenreClassifier for BertClassifier {
 }
 
 impl BertClassifier {
+    /// The word embeddings of token ids, `[batch, len, hidden]` (what explanations attribute to).
+    pub fn embed_words(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        self.bert.embed_words(ids)
+    }
+
     /// Pooled features `[batch, hidden]` from word embeddings (as [`BertModel::embed_words`]
     /// gives them) and their mask.
     pub fn features_embedded(&self, words: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {

@@ -10,8 +10,6 @@
 //! The branches stay frozen, so their outputs can be computed once per movie and cached; the
 //! head then trains on the cached tensors ([`FusionHead::forward`]).
 
-use std::path::{Path, PathBuf};
-
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
@@ -24,9 +22,10 @@ use super::{
     TextModelConfig,
 };
 use crate::batch::TextInput;
-use crate::bundle::{BranchThresholds, Bundle, TextSpec, MANIFEST, WEIGHTS};
 use crate::error::{Error, Result};
 use crate::ops;
+use crate::preprocess::image::ImagePreprocessing;
+use crate::preprocess::{TextPreprocessor, TextSpec};
 
 /// The fusion of two trained branches (`--text-model`, `--image-model`): the head trains on their
 /// cached outputs with Adam at 1e-3 for up to 30 epochs.
@@ -58,36 +57,65 @@ fn bench(genres: usize) -> ModelConfig {
     ModelConfig::Fusion(FusionConfig { text, image, head })
 }
 
-/// Loads the two branch bundles (trained on the same genres) and puts a fresh head on them.
+/// A trained classifier a fusion is built on, as its bundle holds it (`Bundle::branch`).
+pub struct Branch {
+    /// Where it was read from, for messages.
+    pub source: String,
+    /// Its bundle's name.
+    pub name: String,
+    /// The genres it predicts, in output order.
+    pub genres: Vec<String>,
+    /// Its configuration.
+    pub config: ModelConfig,
+    /// The model, loaded for inference.
+    pub model: Classifier,
+    /// How plots are tokenised, if it reads them.
+    pub text: Option<TextPreprocessor>,
+    /// Its tokenizer or vocabulary file (name, bytes) and how the bundle describes it.
+    pub text_part: Option<(String, Vec<u8>)>,
+    /// The description of that file.
+    pub text_spec: Option<TextSpec>,
+    /// How posters are preprocessed, if it reads them.
+    pub image: Option<ImagePreprocessing>,
+    /// Its per-genre thresholds.
+    pub thresholds: Vec<f32>,
+    /// The sha256 of its weights part: the identity its cached outputs are keyed by.
+    pub weights_sha256: String,
+}
+
+/// Puts a fresh head on the two branches (trained on the same genres).
 fn build(request: &BuildRequest) -> Result<Built> {
     let options = request.options;
-    let text_bundle = read_branch(options.text_model.as_deref(), "--text-model")?;
-    let image_bundle = read_branch(options.image_model.as_deref(), "--image-model")?;
-    for (bundle, what) in [(&text_bundle, "text"), (&image_bundle, "image")] {
-        if bundle.manifest.genres != request.genres {
+    fn given<'a>(branch: Option<&'a Branch>, flag: &str) -> Result<&'a Branch> {
+        branch.ok_or_else(|| Error::Config {
+            name: "fusion".into(),
+            reason: format!("give the branch as {flag} (a bundle folder or a run folder)"),
+        })
+    }
+    let text_branch = given(request.branches.text, "--text-model")?;
+    let image_branch = given(request.branches.image, "--image-model")?;
+    for (branch, what) in [(text_branch, "text"), (image_branch, "image")] {
+        if branch.genres != request.genres {
             return Err(Error::Config {
-                name: bundle.source.clone(),
+                name: branch.source.clone(),
                 reason: format!(
                     "the {what} branch predicts other genres ({}) than this data's training split ({}): train the branches on the same data and split",
-                    bundle.manifest.genres.join(", "),
+                    branch.genres.join(", "),
                     request.genres.join(", ")
                 ),
             });
         }
     }
-    let not = |bundle: &Bundle, what: &str| Error::Config {
-        name: bundle.source.clone(),
-        reason: format!("not {what} model"),
-    };
+    let not = |branch: &Branch, what: &str| Error::Config { name: branch.source.clone(), reason: format!("not {what} model") };
     let (ModelConfig::Text(text_config), Classifier::Text(text_model)) =
-        (text_bundle.manifest.model.clone(), text_bundle.load_model(request.device)?)
+        (text_branch.config.clone(), text_branch.model.clone())
     else {
-        return Err(not(&text_bundle, "a text"));
+        return Err(not(text_branch, "a text"));
     };
     let (ModelConfig::Image(image_config), Classifier::Image(image_model)) =
-        (image_bundle.manifest.model.clone(), image_bundle.load_model(request.device)?)
+        (image_branch.config.clone(), image_branch.model.clone())
     else {
-        return Err(not(&image_bundle, "an image"));
+        return Err(not(image_branch, "an image"));
     };
     let mode = options.fusion_mode;
     let genres = request.genres.len();
@@ -104,49 +132,36 @@ fn build(request: &BuildRequest) -> Result<Built> {
         num_genres: genres,
     };
     let fusion = FusionClassifier::new(text_model, image_model, head.init(request.train_device), mode);
-    let missing = |bundle: &Bundle, what: &str| Error::Config {
-        name: bundle.source.clone(),
+    let missing = |branch: &Branch, what: &str| Error::Config {
+        name: branch.source.clone(),
         reason: format!("the branch has no {what}"),
     };
-    let text = text_bundle.text_preprocessor()?.ok_or_else(|| missing(&text_bundle, "tokenizer"))?;
-    let image = image_bundle.manifest.image.ok_or_else(|| missing(&image_bundle, "image preprocessing"))?;
-    let text_spec = text_bundle.manifest.text.clone();
-    let text_part = match &text_spec {
-        Some(TextSpec::Words { file }) | Some(TextSpec::Bert { file, .. }) => {
-            Some((file.clone(), text_bundle.part(file)?.to_vec()))
-        }
-        None => None,
-    };
+    let text = text_branch.text.clone().ok_or_else(|| missing(text_branch, "tokenizer"))?;
+    let image = image_branch.image.ok_or_else(|| missing(image_branch, "image preprocessing"))?;
     Ok(Built {
         model: Classifier::Fusion(fusion),
         config: ModelConfig::Fusion(FusionConfig { text: text_config, image: image_config, head }),
         text: Some(text),
-        text_part,
-        text_spec,
+        text_part: text_branch.text_part.clone(),
+        text_spec: text_branch.text_spec.clone(),
         image: Some(image),
         branch_thresholds: Some(BranchThresholds {
-            text: text_bundle.manifest.thresholds.clone(),
-            image: image_bundle.manifest.thresholds.clone(),
+            text: text_branch.thresholds.clone(),
+            image: image_branch.thresholds.clone(),
         }),
-        frozen: Frozen {
-            text: Some(text_bundle.manifest.parts[WEIGHTS].sha256.clone()),
-            image: Some(image_bundle.manifest.parts[WEIGHTS].sha256.clone()),
-        },
-        notes: serde_json::json!({"text_branch": text_bundle.manifest.name, "image_branch": image_bundle.manifest.name}),
+        frozen: Frozen { text: Some(text_branch.weights_sha256.clone()), image: Some(image_branch.weights_sha256.clone()) },
+        notes: serde_json::json!({"text_branch": text_branch.name, "image_branch": image_branch.name}),
     })
 }
 
-/// Reads a branch given as `flag`: a bundle folder, or a run folder holding one in `bundle/`.
-fn read_branch(path: Option<&Path>, flag: &str) -> Result<Bundle> {
-    let path = path.ok_or_else(|| Error::Config {
-        name: "fusion".into(),
-        reason: format!("give the branch as {flag} (a bundle folder or a run folder)"),
-    })?;
-    let dir: PathBuf = match path.join("bundle").join(MANIFEST).is_file() {
-        true => path.join("bundle"),
-        false => path.to_path_buf(),
-    };
-    Bundle::read_dir(&dir)
+/// Per-genre thresholds of each branch of a fusion model, used when one input is missing and
+/// the other branch answers alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BranchThresholds {
+    /// The text branch's thresholds.
+    pub text: Vec<f32>,
+    /// The image branch's thresholds.
+    pub image: Vec<f32>,
 }
 
 /// A fusion model's configuration: both branches and the head.

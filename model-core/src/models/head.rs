@@ -33,7 +33,7 @@ pub(crate) fn backbone_built(
     weights: PathBuf,
 ) -> Result<Built> {
     let frozen_image = match config.frozen_backbone() {
-        true => Some(format!("{:?} {}", architecture.name, crate::bundle::sha256_hex(&read_pretrained(&weights)?))),
+        true => Some(format!("{:?} {}", architecture.name, crate::files::sha256_hex(&read_pretrained(&weights)?))),
         false => None,
     };
     let image =

@@ -15,7 +15,7 @@ use super::registry::{
 };
 use super::{Classifier, ClassifierConfig, GenreClassifier, ModelConfig, TextClassifier, TextModelConfig};
 use crate::batch::TextInput;
-use crate::bundle::TextSpec;
+use crate::preprocess::TextSpec;
 use crate::error::{Error, Result};
 use crate::preprocess::text::WordVocab;
 use crate::preprocess::TextPreprocessor;

@@ -5,22 +5,14 @@
 //! line a model, which makes the text and image model enums the trainer trains, the bundle
 //! stores and the browser runs, and [`ARCHITECTURES`].
 
-pub mod bert;
-pub mod blend;
-pub mod efficientnet;
-pub mod fusion;
 pub mod head;
-pub mod lexical;
-pub mod lstm;
 pub mod registry;
-pub mod resnet;
-pub mod simple_cnn;
 
 use burn::module::Module;
 use std::path::Path;
 
 use burn::store::{ApplyResult, KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{Batch, TextInput};
@@ -140,21 +132,28 @@ macro_rules! classifiers {
     };
 }
 
-/// The registry's list: every model, one line each: its variant of the text or image enums
-/// (its module and config types) and the [`registry::Architecture`]s trained on it. Adding a
-/// model is its file in this folder and one line here.
+/// The registry's list: every model, one line each: its file (module) in this folder, its
+/// variant of the text or image enums (its module and config types) and the
+/// [`registry::Architecture`]s trained on it. Adding a model is its file in this folder and one
+/// line here. Beside [`GenreClassifier`] and [`ClassifierConfig`], a text model has inherent
+/// `embed_words` and `features_embedded` methods and an image model a `feature_map` method (what
+/// explanations attribute to).
 macro_rules! registry {
     (
-        text { $( $(#[$text_doc:meta])* $text:ident($text_module:ty, $text_config:ty) => [$($text_arch:expr),+], )* }
-        image { $( $(#[$image_doc:meta])* $image:ident($image_module:ty, $image_config:ty) => [$($image_arch:expr),+], )* }
-        fusion => [$($fusion_arch:expr),+],
+        text { $( $(#[$text_doc:meta])* $text_file:ident::$text:ident($text_module:ident, $text_config:ident) => [$($text_arch:ident),+], )* }
+        image { $( $(#[$image_doc:meta])* $image_file:ident::$image:ident($image_module:ident, $image_config:ident) => [$($image_arch:ident),+], )* }
+        $fusion_file:ident => [$($fusion_arch:ident),+],
     ) => {
+        $( pub mod $text_file; )*
+        $( pub mod $image_file; )*
+        pub mod $fusion_file;
+
         classifiers! {
             /// A text classifier's configuration.
             TextModelConfig =>
             /// A text classifier.
             TextClassifier reads TextInput {
-                $( $(#[$text_doc])* $text($text_module, $text_config), )*
+                $( $(#[$text_doc])* $text($text_file::$text_module, $text_file::$text_config), )*
             }
         }
 
@@ -163,63 +162,54 @@ macro_rules! registry {
             ImageModelConfig =>
             /// An image classifier.
             ImageClassifier reads Tensor<4> {
-                $( $(#[$image_doc])* $image($image_module, $image_config), )*
+                $( $(#[$image_doc])* $image($image_file::$image_module, $image_file::$image_config), )*
+            }
+        }
+
+        impl TextClassifier {
+            /// The word embeddings of token ids `[batch, len, dim]`: what explanations attribute to.
+            pub fn embed_words(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+                match self { $( TextClassifier::$text(m) => m.embed_words(ids), )* }
+            }
+
+            /// Pooled features from word embeddings (as [`TextClassifier::embed_words`] gives
+            /// them) and their mask.
+            pub fn features_embedded(&self, words: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
+                match self { $( TextClassifier::$text(m) => m.features_embedded(words, mask), )* }
+            }
+        }
+
+        impl ImageClassifier {
+            /// The backbone's last feature map `[batch, channels, h, w]`; its spatial mean is
+            /// [`GenreClassifier::features`] (what poster heat maps attribute to).
+            pub fn feature_map(&self, images: &Tensor<4>) -> Tensor<4> {
+                match self { $( ImageClassifier::$image(m) => m.feature_map(images), )* }
             }
         }
 
         /// Every model, in the order the CLI lists them.
-        pub const ARCHITECTURES: &[registry::Architecture] =
-            &[$($($text_arch,)+)* $($($image_arch,)+)* $($fusion_arch,)+];
+        pub const ARCHITECTURES: &[registry::Architecture] = &[
+            $($($text_file::$text_arch,)+)* $($($image_file::$image_arch,)+)* $($fusion_file::$fusion_arch,)+
+        ];
     };
 }
 
 registry! {
     text {
         /// An LSTM over words (the baseline or the GloVe LSTM).
-        Lstm(lstm::LstmClassifier, lstm::LstmClassifierConfig) => [lstm::BASELINE, lstm::GLOVE],
+        lstm::Lstm(LstmClassifier, LstmClassifierConfig) => [BASELINE, GLOVE],
         /// A BERT encoder with a head.
-        Bert(bert::BertClassifier, bert::BertClassifierConfig) => [bert::MINILM],
+        bert::Bert(BertClassifier, BertClassifierConfig) => [MINILM],
     }
     image {
         /// The design's SimpleCNN.
-        SimpleCnn(simple_cnn::SimpleCnn, simple_cnn::SimpleCnnConfig) => [simple_cnn::ARCHITECTURE],
+        simple_cnn::SimpleCnn(SimpleCnn, SimpleCnnConfig) => [ARCHITECTURE],
         /// ResNet-50 with the design's head.
-        Resnet50(resnet::ResNet, resnet::ResNetConfig) => [resnet::RESNET50],
+        resnet::Resnet50(ResNet, ResNetConfig) => [RESNET50],
         /// EfficientNet-Lite0 with the design's head.
-        EfficientnetLite0(efficientnet::EfficientNet, efficientnet::EfficientNetConfig) => [efficientnet::LITE0],
+        efficientnet::EfficientnetLite0(EfficientNet, EfficientNetConfig) => [LITE0],
     }
-    fusion => [fusion::ARCHITECTURE],
-}
-
-impl TextClassifier {
-    /// The word embeddings of token ids `[batch, len, dim]`: what explanations attribute to.
-    pub fn embed_words(&self, ids: burn::tensor::Tensor<2, burn::tensor::Int>) -> Tensor<3> {
-        match self {
-            TextClassifier::Lstm(m) => m.embed_words(ids),
-            TextClassifier::Bert(m) => m.bert.embed_words(ids),
-        }
-    }
-
-    /// Pooled features from word embeddings (as [`TextClassifier::embed_words`] gives them) and
-    /// their mask.
-    pub fn features_embedded(&self, words: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
-        match self {
-            TextClassifier::Lstm(m) => m.features_embedded(words, mask),
-            TextClassifier::Bert(m) => m.features_embedded(words, mask),
-        }
-    }
-}
-
-impl ImageClassifier {
-    /// The backbone's last feature map `[batch, channels, h, w]`; its spatial mean is
-    /// [`GenreClassifier::features`] (what poster heat maps attribute to).
-    pub fn feature_map(&self, images: &Tensor<4>) -> Tensor<4> {
-        match self {
-            ImageClassifier::SimpleCnn(m) => m.feature_map(images),
-            ImageClassifier::Resnet50(m) => m.feature_map(images),
-            ImageClassifier::EfficientnetLite0(m) => m.feature_map(images),
-        }
-    }
+    fusion => [ARCHITECTURE],
 }
 
 /// Any Marquee model's configuration.

@@ -15,11 +15,12 @@ use serde::{Deserialize, Serialize};
 
 use super::bert::BertPooling;
 use super::fusion::FusionMode;
+use super::fusion::{Branch, BranchThresholds};
 use super::{Classifier, ModelConfig};
-use crate::bundle::{BranchThresholds, TextSpec};
 use crate::error::{Error, Result};
 use crate::preprocess::image::{ImagePreprocessing, IMAGE_SIZE};
 use crate::preprocess::TextPreprocessor;
+use crate::preprocess::TextSpec;
 
 pub use super::ARCHITECTURES;
 
@@ -274,6 +275,18 @@ pub struct BuildRequest<'a> {
     pub device: &'a Device,
     /// Where trainable parts are built (the autodiff version of `device` for training).
     pub train_device: &'a Device,
+    /// The trained branches a fusion is built on (read from `options`' `text_model` and
+    /// `image_model` by the caller).
+    pub branches: Branches<'a>,
+}
+
+/// A fusion's text and image branches, where the user gave them.
+#[derive(Default, Clone, Copy)]
+pub struct Branches<'a> {
+    /// The text branch.
+    pub text: Option<&'a Branch>,
+    /// The image branch.
+    pub image: Option<&'a Branch>,
 }
 
 impl BuildRequest<'_> {

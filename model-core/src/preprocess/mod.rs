@@ -6,6 +6,8 @@ pub mod image;
 pub mod text;
 mod wordpiece;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::Result;
 use text::{BertTokenizer, WordSpan, WordVocab, PAD_ID};
 
@@ -59,4 +61,22 @@ impl TextPreprocessor {
             TextPreprocessor::Bert(tokenizer) => tokenizer.pad_id,
         }
     }
+}
+
+/// How plots are tokenised, and which part holds the vocabulary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum TextSpec {
+    /// Lower-cased words (`vocab.json`: the [`WordVocab`]).
+    Words {
+        /// The part holding the vocabulary.
+        file: String,
+    },
+    /// A HuggingFace tokenizer (`tokenizer.json`).
+    Bert {
+        /// The part holding the tokenizer.
+        file: String,
+        /// Plots are cut to this many tokens.
+        max_len: usize,
+    },
 }

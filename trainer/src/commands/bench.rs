@@ -86,6 +86,9 @@ struct Reference {
     torch: String,
     threads: usize,
     rows: Vec<Row>,
+    /// Registry models the reference has no PyTorch twin of.
+    #[serde(default)]
+    skipped: Vec<String>,
 }
 
 /// Runs `marquee bench`.
@@ -161,7 +164,7 @@ fn measure(which: &Architecture, args: &BenchArgs, device: &Device) -> Result<Ro
     reset_peak_memory();
     // Only the fusion reads the bundle, once: the other rows' peak memory must not include it.
     let bundle = (which.reads == Reads::Both)
-        .then(|| Bundle::read_dir(&args.bundle).ok())
+        .then(|| Bundle::open(&args.bundle).ok())
         .flatten()
         .filter(|b| matches!(b.manifest.model, ModelConfig::Fusion(_)));
     let (config, model): (ModelConfig, Classifier) = match bundle {
@@ -292,6 +295,12 @@ fn print_table(rows: &[Row], reference: Option<&Reference>, args: &BenchArgs, th
         );
     }
     if let Some(reference) = reference {
+        if !reference.skipped.is_empty() {
+            println!(
+                "\nNo PyTorch reference (bench/pytorch_reference.py has no twin of them): {}",
+                reference.skipped.join(", ")
+            );
+        }
         println!("\nPyTorch {} eager, {} thread(s):\n", reference.torch, reference.threads);
         println!("| model | latency b1 (ms) | throughput b32 (movies/s) | train step b32 (s) | peak RSS (MB) |");
         println!("|---|---:|---:|---:|---:|");

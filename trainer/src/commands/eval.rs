@@ -64,7 +64,7 @@ struct EvalOutput<'a> {
 
 /// Runs `marquee eval`.
 pub fn run(args: EvalArgs) -> Result<()> {
-    let bundle = Bundle::read_dir(&args.bundle)?;
+    let bundle = Bundle::open(&args.bundle)?;
     let split: SplitConfig =
         bundle.manifest.info.get("split").and_then(|s| serde_json::from_value(s.clone()).ok()).unwrap_or_default();
     let device = args.device.device();

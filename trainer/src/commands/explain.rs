@@ -61,7 +61,7 @@ pub struct ExplainArgs {
 
 /// Runs `marquee explain`.
 pub fn run(args: ExplainArgs) -> Result<()> {
-    let predictor = Predictor::new(Bundle::read_dir(&args.bundle)?, args.device.device())?;
+    let predictor = Predictor::new(Bundle::open(&args.bundle)?, args.device.device())?;
     let explainer = Explainer::new(predictor)?;
     if let Some(data) = &args.data {
         return faithfulness(&explainer, data, &args);

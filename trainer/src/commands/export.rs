@@ -7,12 +7,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use burn::tensor::Device;
-use model_core::bundle::{
-    weights, write_bundle_with_weights, BranchThresholds, Bundle, BundleContents, TextSpec, WeightsDType,
-};
+use model_core::bundle::{weights, write_bundle_with_weights, Bundle, BundleContents, WeightsDType};
 use model_core::data::{Dataset, GenreVocab, LoadOptions, PosterCheck, Split, SplitConfig};
 use model_core::inference::Predictor;
 use model_core::metrics::{evaluate, tune_thresholds, MultiLabelReport};
+use model_core::models::fusion::BranchThresholds;
 use model_core::models::Classifier;
 
 use crate::commands::train::summary;
@@ -46,16 +45,10 @@ pub struct ExportArgs {
 
 /// Runs `marquee export`.
 pub fn run(args: ExportArgs) -> Result<()> {
-    let source = if args.run.join("bundle").is_dir() { args.run.join("bundle") } else { args.run.clone() };
     let bundle =
-        Bundle::read_dir(&source).with_context(|| format!("{} holds no finished run or bundle", args.run.display()))?;
+        Bundle::open(&args.run).with_context(|| format!("{} holds no finished run or bundle", args.run.display()))?;
     let model = bundle.load_model(&Device::flex())?;
-    let text_part = match &bundle.manifest.text {
-        Some(TextSpec::Words { file }) | Some(TextSpec::Bert { file, .. }) => {
-            Some((file.clone(), bundle.part(file)?.to_vec()))
-        }
-        None => None,
-    };
+    let text_part = bundle.text_part()?;
     let mut manifest = bundle.manifest.clone();
     manifest.dtype = match (args.f16, args.int8) {
         (true, _) => WeightsDType::F16,
@@ -73,7 +66,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
     match &args.data {
         Some(_) if contents.manifest.lexical.is_some() => anyhow::bail!(
             "{} has a lexical branch blended on its weights' outputs: export it without --data, or export the bundle it was stacked on and run `marquee stack` again",
-            source.display()
+            bundle.source
         ),
         Some(data) => {
             let converted = Bundle::in_memory(&args.out.display().to_string(), encoded.clone(), contents.clone())?;

@@ -6,6 +6,7 @@ pub mod eval;
 pub mod explain;
 pub mod export;
 pub mod grid;
+pub mod models;
 pub mod predict;
 pub mod pretrained;
 pub mod serve;

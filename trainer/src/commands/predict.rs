@@ -34,7 +34,7 @@ pub struct PredictArgs {
 /// Runs `marquee predict`.
 pub fn run(args: PredictArgs) -> Result<()> {
     let (poster, plot) = super::read_movie(args.poster.as_deref(), args.plot.as_deref(), args.plot_file.as_deref())?;
-    let predictor = Predictor::new(Bundle::read_dir(&args.bundle)?, args.device.device())?;
+    let predictor = Predictor::new(Bundle::open(&args.bundle)?, args.device.device())?;
     let (answers, route) =
         predictor.predict(poster.as_ref().map(|(b, n)| (b.as_slice(), n.as_str())), plot.as_deref())?;
     if args.json {

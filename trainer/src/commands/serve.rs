@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use model_core::bundle::Bundle;
+use model_core::bundle::{bundle_dir, Bundle};
 use serve::{default_www, listen, Site};
 
 /// Arguments of `marquee serve`.
@@ -37,7 +37,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             www.display()
         );
     }
-    let bundle = args.bundle.unwrap_or_else(|| www.join("models").join("default"));
+    let bundle = bundle_dir(&args.bundle.unwrap_or_else(|| www.join("models").join("default")));
     let loaded = Bundle::read_dir(&bundle).with_context(|| {
         format!("the bundle to serve, {}, cannot be read (pass another with --bundle)", bundle.display())
     })?;

@@ -7,12 +7,13 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use model_core::batch::Batch;
-use model_core::bundle::{write_bundle_with_weights, BranchThresholds, Bundle, BundleContents, TextSpec, WEIGHTS};
+use model_core::bundle::{bundle_dir, write_bundle_with_weights, Bundle, BundleContents, WEIGHTS};
 use model_core::data::{Dataset, GenreVocab, LoadOptions, Movie, PosterCheck, Split, SplitConfig};
 use model_core::inference::Predictor;
 use model_core::metrics::evaluate;
-use model_core::models::blend::{fold_of, BlendSettings};
-use model_core::models::lexical::{LexicalSpec, LEXICAL_PART};
+use model_core::models::fusion::BranchThresholds;
+use model_core::stacking::blend::{fold_of, BlendSettings};
+use model_core::stacking::lexical::{LexicalSpec, LEXICAL_PART};
 use serde::Serialize;
 
 use crate::commands::train::summary;
@@ -83,7 +84,7 @@ pub fn run(args: StackArgs) -> Result<()> {
         !args.max_terms.is_empty() && !args.l2.is_empty() && !args.blend_l2.is_empty(),
         "--max-terms, --l2 and --blend-l2 each need at least one value"
     );
-    let source = if args.bundle.join("bundle").is_dir() { args.bundle.join("bundle") } else { args.bundle.clone() };
+    let source = bundle_dir(&args.bundle);
     let bundle = Bundle::read_dir(&source).with_context(|| format!("{} holds no bundle", args.bundle.display()))?;
     anyhow::ensure!(bundle.manifest.lexical.is_none(), "{} already has a lexical branch", source.display());
     anyhow::ensure!(
@@ -255,12 +256,7 @@ pub fn run(args: StackArgs) -> Result<()> {
     });
     info["validation"] = summary(&blend.validation);
     info["test"] = summary(&blend.test);
-    let text_part = match &manifest.text {
-        Some(TextSpec::Words { file }) | Some(TextSpec::Bert { file, .. }) => {
-            Some((file.clone(), predictor.bundle.part(file)?.to_vec()))
-        }
-        None => None,
-    };
+    let text_part = predictor.bundle.text_part()?;
     let weights = predictor.bundle.part(WEIGHTS)?.to_vec();
     let contents = BundleContents { manifest, text_part, lexical_part: Some(lexical.model.to_bytes()) };
     let written = write_bundle_with_weights(weights, contents, &args.out)?;

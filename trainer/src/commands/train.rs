@@ -2,20 +2,20 @@
 //! trains with checkpoints, tunes thresholds on validation, reports the test split, and writes
 //! the run folder with a ready bundle of the best epoch.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::tensor::Device;
 use clap::builder::{PossibleValue, PossibleValuesParser};
-use model_core::bundle::{write_bundle, BundleContents, Manifest, WeightsDType};
+use model_core::bundle::{write_bundle, Bundle, BundleContents, Manifest, WeightsDType};
 use model_core::data::{Dataset, GenreVocab, LoadOptions, PosterCheck, Split, SplitConfig};
 use model_core::metrics::MultiLabelReport;
 use model_core::models::bert::BertPooling;
-use model_core::models::fusion::FusionMode;
+use model_core::models::fusion::{Branch, FusionMode};
 use model_core::models::registry::{
-    architecture, pretrained_dir, BuildRequest, Built, ModelOptions, Optimizer, Recipe, ARCHITECTURES,
+    architecture, pretrained_dir, Branches, BuildRequest, Built, ModelOptions, Optimizer, Recipe, ARCHITECTURES,
 };
 use model_core::models::{Classifier, GenreClassifier};
 use model_core::preprocess::image::IMAGE_SIZE;
@@ -296,13 +296,22 @@ pub fn train(config: &TrainConfig, resume: bool) -> Result<PathBuf> {
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
     let train_plots: Vec<&str> = train_movies.iter().map(|m| m.overview.as_str()).collect();
+    let options = config.model_options();
+    // A fusion's branches, read here so that the model files stay clear of the bundle format.
+    let branch = |path: Option<&Path>| -> Result<Option<Branch>> {
+        let Some(path) = path else { return Ok(None) };
+        let bundle = Bundle::open(path).with_context(|| format!("reading the branch {}", path.display()))?;
+        Ok(Some(bundle.branch(&device)?))
+    };
+    let (text_branch, image_branch) = (branch(options.text_model.as_deref())?, branch(options.image_model.as_deref())?);
     let built = (architecture.build)(&BuildRequest {
         genres: &genres.genres,
         train_plots: &train_plots,
-        options: &config.model_options(),
+        options: &options,
         pretrained_dir: &pretrained_dir(),
         device: &device,
         train_device: &train_device,
+        branches: Branches { text: text_branch.as_ref(), image: image_branch.as_ref() },
     })?;
     if !built.notes.is_null() {
         eprintln!("{}: {}", architecture.name, built.notes);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use burn::tensor::Tensor;
-use model_core::bundle::sha256_hex;
+use model_core::files::sha256_hex;
 use model_core::models::registry::cache_dir;
 
 use super::examples::{Example, SplitExamples};

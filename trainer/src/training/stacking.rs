@@ -4,8 +4,9 @@
 //! thresholds are chosen on held-out outputs. The test split is only scored.
 
 use model_core::metrics::{evaluate, tune_thresholds, MultiLabelReport};
-use model_core::models::blend::{cross_fit, logit, sigmoid, Blend, BlendSettings};
-use model_core::models::lexical::{LexicalConfig, LexicalModel, Lexicon, SparseTerms};
+use model_core::metrics::{logit, sigmoid};
+use model_core::stacking::blend::{cross_fit, Blend, BlendSettings};
+use model_core::stacking::lexical::{LexicalConfig, LexicalModel, Lexicon, SparseTerms};
 use serde::Serialize;
 
 use super::progress;

@@ -22,8 +22,9 @@ use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
 
 use super::blend::Blend;
-use crate::bundle::weights::{dequantize_blocks, quantize_blocks, INT8_BLOCK, INT8_SCALES_SUFFIX};
 use crate::error::{Error, Result};
+use crate::int8::{dequantize_blocks, quantize_blocks, INT8_BLOCK, INT8_SCALES_SUFFIX};
+use crate::metrics::sigmoid;
 
 /// The bundle part holding the lexical branch.
 pub const LEXICAL_PART: &str = "lexical.safetensors";
@@ -507,10 +508,6 @@ fn fit_binary(vectors: &[SparseTerms], labels: &[bool], dims: usize, l2: f32) ->
 /// 0.5 here), so penalties of 1e-4 and more reach the optimum (the tests nudge a solution);
 /// smaller ones stop early, which regularises as well.
 const ITERATIONS: usize = 400;
-
-fn sigmoid(z: f32) -> f32 {
-    1.0 / (1.0 + (-z).exp())
-}
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::metrics::sigmoid;
+
 /// How a blend is fitted.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BlendSettings {
@@ -175,17 +177,6 @@ pub fn fold_of(id: &str, folds: usize) -> usize {
     (hash % folds.max(1) as u64) as usize
 }
 
-/// The logit of a probability (clamped away from 0 and 1).
-pub fn logit(p: f32) -> f32 {
-    let p = p.clamp(1e-7, 1.0 - 1e-7);
-    (p / (1.0 - p)).ln()
-}
-
-/// The logistic function.
-pub fn sigmoid(z: f32) -> f32 {
-    1.0 / (1.0 + (-z).exp())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,6 +264,5 @@ mod tests {
         let expected = blend.apply(&[&strong[0..2], &weak[0..2]]);
         assert!((oof[0] - sigmoid(expected[0])).abs() < 1e-6 && (oof[1] - sigmoid(expected[1])).abs() < 1e-6);
         assert_eq!(fold_of("movie-1", 5), fold_of("movie-1", 5));
-        assert!((logit(sigmoid(1.5)) - 1.5).abs() < 1e-4 && logit(0.0).is_finite() && logit(1.0).is_finite());
     }
 }

@@ -5,7 +5,7 @@
 
 use std::mem::MaybeUninit;
 
-use crate::gemm::{batched_matmul, sgemm, Bias, Strided};
+use crate::gemm::{batched_matmul, sgemm, Bias, Dims, Operand, Strided};
 
 /// The geometry of a convolution: `[batch, channels, height, width]` images, `outputs` filters
 /// of `kernel` pixels, with `stride`, zero `padding` on each side and `dilation` (all `[rows,
@@ -115,7 +115,8 @@ pub fn conv2d(x: &[f32], weight: &[f32], bias: &[f32], shape: &Conv2dShape) -> V
     let run = |(image, image_out): &mut (&[f32], &mut [f32])| {
         let mut cols = vec![0.0f32; patch * pixels];
         im2col(image, shape, &mut cols);
-        sgemm(false, false, shape.outputs, pixels, patch, weight, patch, &cols, pixels, 0.0, image_out, pixels);
+        let dims = Dims { m: shape.outputs, n: pixels, k: patch };
+        sgemm(dims, Operand::plain(weight, patch), Operand::plain(&cols, pixels), 0.0, image_out, pixels);
         for (plane, b) in image_out.chunks_mut(pixels).zip(bias) {
             plane.iter_mut().for_each(|v| *v += b);
         }

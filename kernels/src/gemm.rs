@@ -46,6 +46,41 @@ mod ffi {
     }
 }
 
+/// One operand of a product: a row-major matrix whose rows are `ld` values apart, read
+/// transposed where `transposed` is set (BLAS's `op`).
+#[derive(Debug, Clone, Copy)]
+pub struct Operand<'a> {
+    /// The matrix's values, from its first element on.
+    pub values: &'a [f32],
+    /// Values between the starts of consecutive rows.
+    pub ld: usize,
+    /// Whether the product reads the matrix transposed.
+    pub transposed: bool,
+}
+
+impl<'a> Operand<'a> {
+    /// The matrix as stored.
+    pub fn plain(values: &'a [f32], ld: usize) -> Self {
+        Self { values, ld, transposed: false }
+    }
+
+    /// The matrix transposed.
+    pub fn transposed(values: &'a [f32], ld: usize) -> Self {
+        Self { values, ld, transposed: true }
+    }
+}
+
+/// The sizes of `c = op(a) x op(b) + beta c`: `op(a)` is `m x k`, `op(b)` is `k x n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dims {
+    /// Rows of `op(a)` and `c`.
+    pub m: usize,
+    /// Columns of `op(b)` and `c`.
+    pub n: usize,
+    /// Columns of `op(a)`, rows of `op(b)`.
+    pub k: usize,
+}
+
 #[cfg(any(feature = "openblas", target_arch = "wasm32"))]
 /// One matrix operand of a batched product, as strided memory: element `(b, r, c)` is at
 /// `data[offsets[b] + r * row_stride + c * col_stride]`.
@@ -238,15 +273,17 @@ pub fn batched_matmul(lhs: &Strided<'_>, rhs: &Strided<'_>, bias: Bias<'_>) -> V
         // task's alone, and it holds the bias where beta is 1 (with beta 0 it is only written).
         unsafe {
             product(
-                a.transposed,
-                b.transposed,
-                block.rows,
-                block.cols,
-                k,
-                &lhs.data[lhs.at(block.batch, block.row, 0)..],
-                a.leading,
-                &rhs.data[rhs.at(block.batch, 0, block.col)..],
-                b.leading,
+                Dims { m: block.rows, n: block.cols, k },
+                Operand {
+                    values: &lhs.data[lhs.at(block.batch, block.row, 0)..],
+                    ld: a.leading,
+                    transposed: a.transposed,
+                },
+                Operand {
+                    values: &rhs.data[rhs.at(block.batch, 0, block.col)..],
+                    ld: b.leading,
+                    transposed: b.transposed,
+                },
                 beta,
                 c,
                 n,
@@ -259,27 +296,14 @@ pub fn batched_matmul(lhs: &Strided<'_>, rhs: &Strided<'_>, bias: Bias<'_>) -> V
     out
 }
 
-/// `c = op(a) x op(b) + beta c` for one `m x k` by `k x n` product of strided row-major
-/// matrices (`op` transposes where `a_t` / `b_t` is set), on the calling thread: OpenBLAS where
-/// built, else Marquee's packed product (module `packed`: SIMD128 in wasm).
+/// `c = op(a) x op(b) + beta c` for one product of strided row-major matrices, `c`'s rows `ldc`
+/// apart, on the calling thread: OpenBLAS where built, else Marquee's packed product (module
+/// `packed`: SIMD128 in wasm).
 ///
 /// # Panics
 /// When a matrix reaches outside its slice or a size exceeds `c_int`.
-#[allow(clippy::too_many_arguments)]
-pub fn sgemm(
-    a_t: bool,
-    b_t: bool,
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    lda: usize,
-    b: &[f32],
-    ldb: usize,
-    beta: f32,
-    c: &mut [f32],
-    ldc: usize,
-) {
+pub fn sgemm(dims: Dims, a: Operand<'_>, b: Operand<'_>, beta: f32, c: &mut [f32], ldc: usize) {
+    let Dims { m, n, k } = dims;
     if m == 0 || n == 0 {
         return;
     }
@@ -287,14 +311,14 @@ pub fn sgemm(
     let fits = |len: usize, rows: usize, cols: usize, ld: usize| {
         ld >= cols.max(1) && (rows == 0 || cols == 0 || (rows - 1) * ld + cols <= len)
     };
-    let (a_rows, a_cols) = if a_t { (k, m) } else { (m, k) };
-    let (b_rows, b_cols) = if b_t { (n, k) } else { (k, n) };
-    assert!(fits(a.len(), a_rows, a_cols, lda), "sgemm: a outside its slice");
-    assert!(fits(b.len(), b_rows, b_cols, ldb), "sgemm: b outside its slice");
+    let (a_rows, a_cols) = if a.transposed { (k, m) } else { (m, k) };
+    let (b_rows, b_cols) = if b.transposed { (n, k) } else { (k, n) };
+    assert!(fits(a.values.len(), a_rows, a_cols, a.ld), "sgemm: a outside its slice");
+    assert!(fits(b.values.len(), b_rows, b_cols, b.ld), "sgemm: b outside its slice");
     assert!(fits(c.len(), m, n, ldc), "sgemm: c outside its slice");
     // SAFETY: every operand's extent was checked against its slice above, and `c` is borrowed
     // mutably for the call.
-    unsafe { product(a_t, b_t, m, n, k, a, lda, b, ldb, beta, c.as_mut_ptr(), ldc) }
+    unsafe { product(dims, a, b, beta, c.as_mut_ptr(), ldc) }
 }
 
 /// [`sgemm`] without the checks, `c` as a pointer (so threads can fill disjoint rectangles of one
@@ -304,45 +328,31 @@ pub fn sgemm(
 /// # Safety
 /// `a` and `b` must hold their matrices, and `c` must be valid for `m` rows of `n` values `ldc`
 /// apart that no other thread touches meanwhile (and initialised where `beta` is not 0).
-#[allow(clippy::too_many_arguments)]
-unsafe fn product(
-    a_t: bool,
-    b_t: bool,
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    lda: usize,
-    b: &[f32],
-    ldb: usize,
-    beta: f32,
-    c: *mut f32,
-    ldc: usize,
-) {
+unsafe fn product(dims: Dims, a: Operand<'_>, b: Operand<'_>, beta: f32, c: *mut f32, ldc: usize) {
     #[cfg(not(all(feature = "openblas", not(target_arch = "wasm32"))))]
     // SAFETY: the caller's contract is the packed product's.
     unsafe {
-        crate::packed::sgemm(a_t, b_t, m, n, k, a, lda, b, ldb, beta, c, ldc)
+        crate::packed::sgemm(dims, a, b, beta, c, ldc)
     };
     #[cfg(all(feature = "openblas", not(target_arch = "wasm32")))]
     {
         let int = |v: usize| c_int::try_from(v).expect("matrix size fits BLAS's int");
-        let trans = |t: bool| if t { ffi::TRANS } else { ffi::NO_TRANS };
+        let trans = |operand: Operand<'_>| if operand.transposed { ffi::TRANS } else { ffi::NO_TRANS };
         single_threaded_blas();
         // SAFETY: the caller's contract: every operand holds its matrix.
         unsafe {
             ffi::cblas_sgemm(
                 ffi::ROW_MAJOR,
-                trans(a_t),
-                trans(b_t),
-                int(m),
-                int(n),
-                int(k),
+                trans(a),
+                trans(b),
+                int(dims.m),
+                int(dims.n),
+                int(dims.k),
                 1.0,
-                a.as_ptr(),
-                int(lda),
-                b.as_ptr(),
-                int(ldb),
+                a.values.as_ptr(),
+                int(a.ld),
+                b.values.as_ptr(),
+                int(b.ld),
                 beta,
                 c,
                 int(ldc),

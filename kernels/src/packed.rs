@@ -8,6 +8,8 @@
 //! which browsers without relaxed SIMD refuse to compile: that build is a package of its own).
 //! Elsewhere it is plain Rust that the compiler vectorises.
 
+use crate::gemm::{Dims, Operand};
+
 /// Rows of the micro-kernel's tile.
 pub(crate) const MR: usize = 4;
 /// Columns of the micro-kernel's tile (two `f32x4` vectors).
@@ -17,9 +19,8 @@ const KC: usize = 256;
 /// Rows of `a` packed at a time.
 const MC: usize = 128;
 
-/// `c = op(a) x op(b) + beta c` for row-major matrices `ld*` apart (`op` transposes where `a_t`
-/// / `b_t` is set), `c` given as a pointer to its first element, so that threads can write
-/// disjoint rectangles of one matrix.
+/// `c = op(a) x op(b) + beta c` for row-major matrices, `c` given as a pointer to its first
+/// element (its rows `ldc` apart), so that threads can write disjoint rectangles of one matrix.
 ///
 /// With `beta` 0, `c` is only written, so it may start uninitialised.
 ///
@@ -27,21 +28,10 @@ const MC: usize = 128;
 /// `c` must be valid for reads and writes of `m` rows of `n` values `ldc` apart (initialised
 /// unless `beta` is 0), and no other thread may touch those values meanwhile. `a` and `b` must
 /// hold their matrices.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn sgemm(
-    a_t: bool,
-    b_t: bool,
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    lda: usize,
-    b: &[f32],
-    ldb: usize,
-    beta: f32,
-    c: *mut f32,
-    ldc: usize,
-) {
+pub unsafe fn sgemm(dims: Dims, a: Operand<'_>, b: Operand<'_>, beta: f32, c: *mut f32, ldc: usize) {
+    let Dims { m, n, k } = dims;
+    let (a_t, lda, a) = (a.transposed, a.ld, a.values);
+    let (b_t, ldb, b) = (b.transposed, b.ld, b.values);
     // SAFETY: row `i`'s `n` values of `c` are this call's alone (the caller's contract); read
     // as a slice only where they hold values (beta not 0, or after the first panel).
     let c_row = |i: usize, col: usize, len: usize| unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc + col), len) };
@@ -224,8 +214,12 @@ mod tests {
                 let (mut want, mut got) = (start.clone(), start);
                 naive(a_t, b_t, m, n, k, &a, &b, beta, &mut want);
                 let (lda, ldb) = (if a_t { m } else { k }, if b_t { k } else { n });
+                let (a, b) = (
+                    Operand { values: &a, ld: lda.max(1), transposed: a_t },
+                    Operand { values: &b, ld: ldb.max(1), transposed: b_t },
+                );
                 // SAFETY: `got` holds the `m x n` output.
-                unsafe { sgemm(a_t, b_t, m, n, k, &a, lda.max(1), &b, ldb.max(1), beta, got.as_mut_ptr(), n) };
+                unsafe { sgemm(Dims { m, n, k }, a, b, beta, got.as_mut_ptr(), n) };
                 for (w, g) in want.iter().zip(&got) {
                     assert!((w - g).abs() <= 1e-3 * (1.0 + w.abs()), "{m}x{n}x{k} {a_t} {b_t} {beta}: {w} vs {g}");
                 }

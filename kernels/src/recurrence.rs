@@ -8,7 +8,7 @@
 //! forget, cell candidate, output; `gates` after their activations), `hidden` and `cells`
 //! `[batch, len, h]`, `w_hh` `[h, 4h]`.
 
-use crate::gemm::sgemm;
+use crate::gemm::{sgemm, Dims, Operand};
 use crate::math::Unary;
 
 /// The forward pass's outputs.
@@ -59,20 +59,9 @@ pub fn forward(projected: &[f32], w_hh: &[f32], batch: usize, len: usize, h: usi
         for t in 0..len {
             if t > 0 {
                 // gates[:, t] += hidden[:, t - 1] x w_hh, rows strided by a whole sequence.
-                sgemm(
-                    false,
-                    false,
-                    rows,
-                    g4,
-                    h,
-                    &hidden[(t - 1) * h..],
-                    len * h,
-                    w_hh,
-                    g4,
-                    1.0,
-                    &mut gates[t * g4..],
-                    len * g4,
-                );
+                let dims = Dims { m: rows, n: g4, k: h };
+                let previous = Operand::plain(&hidden[(t - 1) * h..], len * h);
+                sgemm(dims, previous, Operand::plain(w_hh, g4), 1.0, &mut gates[t * g4..], len * g4);
             }
             for r in 0..rows {
                 let step = &mut gates[(r * len + t) * g4..(r * len + t + 1) * g4];
@@ -137,7 +126,8 @@ pub fn backward(grad: &[f32], saved: &Forward, w_hh: &[f32], batch: usize, len: 
                 }
             }
             // dh_next = d_gates[:, t] x w_hh^T.
-            sgemm(false, true, rows, h, g4, &d_gates[t * g4..], len * g4, w_hh, g4, 0.0, &mut dh_next, h);
+            let d_step = Operand::plain(&d_gates[t * g4..], len * g4);
+            sgemm(Dims { m: rows, n: h, k: g4 }, d_step, Operand::transposed(w_hh, g4), 0.0, &mut dh_next, h);
         }
     });
     // d w_hh = sum over steps of hidden[:, t - 1]^T x d_gates[:, t]: one product over every
@@ -150,7 +140,8 @@ pub fn backward(grad: &[f32], saved: &Forward, w_hh: &[f32], batch: usize, len: 
         }
     }
     let mut d_w_hh = vec![0.0f32; h * g4];
-    sgemm(true, false, h, g4, batch * len, &previous, h, &d_gates, g4, 0.0, &mut d_w_hh, g4);
+    let dims = Dims { m: h, n: g4, k: batch * len };
+    sgemm(dims, Operand::transposed(&previous, h), Operand::plain(&d_gates, g4), 0.0, &mut d_w_hh, g4);
     Backward { projected: d_gates, w_hh: d_w_hh }
 }
 

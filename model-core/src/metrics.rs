@@ -91,6 +91,21 @@ pub struct MultiLabelReport {
     pub per_genre: Vec<GenreScore>,
 }
 
+impl MultiLabelReport {
+    /// The headline numbers, as bundle manifests record them.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "movies": self.movies,
+            "micro_f1": self.micro_f1,
+            "macro_f1": self.macro_f1,
+            "weighted_f1": self.weighted_f1,
+            "samples_f1": self.samples_f1,
+            "hamming_loss": self.hamming_loss,
+            "subset_accuracy": self.subset_accuracy,
+        })
+    }
+}
+
 /// Scores `probabilities` against `targets` with per-genre `thresholds`.
 ///
 /// # Panics
@@ -228,6 +243,67 @@ pub fn tune_thresholds(probabilities: &[f32], targets: &[f32], genres: usize) ->
         .collect()
 }
 
+/// One bin of a reliability table: the (movie, genre) pairs whose probability fell in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationBin {
+    /// The bin's lower edge (included).
+    pub from: f64,
+    /// Its upper edge (excluded, but for the last bin's 1).
+    pub to: f64,
+    /// How many pairs fell in it.
+    pub pairs: usize,
+    /// Their mean predicted probability.
+    pub mean_probability: f64,
+    /// The fraction of them that have the genre.
+    pub frequency: f64,
+}
+
+/// How well the probabilities match how often the genres occur: a reliability table over every
+/// (movie, genre) pair and its expected calibration error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Equal-width bins of the predicted probability, empty ones included.
+    pub bins: Vec<CalibrationBin>,
+    /// The mean over pairs of |mean probability - frequency| of their bin (0: calibrated).
+    pub expected_calibration_error: f64,
+}
+
+/// The reliability table of `probabilities` against `targets` (1.0 where the pair is positive)
+/// in `bins` equal-width bins.
+pub fn calibration(probabilities: &[f32], targets: &[f32], bins: usize) -> Calibration {
+    assert_eq!(probabilities.len(), targets.len(), "probabilities and targets differ in length");
+    let bins = bins.max(1);
+    let mut sums = vec![(0usize, 0.0f64, 0.0f64); bins];
+    for (&p, &t) in probabilities.iter().zip(targets) {
+        let bin = ((f64::from(p) * bins as f64) as usize).min(bins - 1);
+        let sum = &mut sums[bin];
+        sum.0 += 1;
+        sum.1 += f64::from(p);
+        sum.2 += f64::from(u8::from(t >= 0.5));
+    }
+    let total = probabilities.len().max(1) as f64;
+    let mut error = 0.0;
+    let bins = sums
+        .iter()
+        .enumerate()
+        .map(|(i, &(pairs, probability, positives))| {
+            let (mean_probability, frequency) = match pairs {
+                0 => (0.0, 0.0),
+                n => (probability / n as f64, positives / n as f64),
+            };
+            error += pairs as f64 / total * (mean_probability - frequency).abs();
+            CalibrationBin {
+                from: i as f64 / bins as f64,
+                to: (i + 1) as f64 / bins as f64,
+                pairs,
+                mean_probability,
+                frequency,
+            }
+        })
+        .collect();
+    Calibration { bins, expected_calibration_error: error }
+}
+
 /// The logit of a probability (clamped away from 0 and 1).
 pub fn logit(p: f32) -> f32 {
     let p = p.clamp(1e-7, 1.0 - 1e-7);
@@ -242,6 +318,24 @@ pub fn sigmoid(z: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn calibration_finds_calibrated_and_overconfident_probabilities() {
+        // Half the pairs at 0.25 of which a quarter are positive, half at 0.75 of which three
+        // quarters are: calibrated.
+        let probabilities: Vec<f32> = [[0.25f32; 8], [0.75; 8]].concat();
+        let targets: Vec<f32> =
+            [[1.0f32, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0]].concat();
+        let calibrated = calibration(&probabilities, &targets, 10);
+        assert_eq!(calibrated.bins.len(), 10);
+        assert_eq!((calibrated.bins[2].pairs, calibrated.bins[7].pairs), (8, 8));
+        assert!(calibrated.expected_calibration_error < 1e-9);
+        // Always 0.95 on pairs that are positive half the time: off by 0.45, in the last bin.
+        let overconfident = calibration(&[0.95; 4], &[1.0, 0.0, 1.0, 0.0], 10);
+        assert!((overconfident.expected_calibration_error - 0.45).abs() < 1e-6);
+        assert_eq!(overconfident.bins[9].pairs, 4);
+        assert_eq!(calibration(&[1.0], &[1.0], 10).bins[9].pairs, 1, "a probability of 1 is in the last bin");
+    }
 
     #[test]
     fn logit_inverts_sigmoid_and_stays_finite_at_the_ends() {

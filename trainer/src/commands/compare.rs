@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 
 use crate::training::plots;
+use crate::training::run_dir::RunDir;
 
 /// Arguments of `marquee compare`.
 #[derive(clap::Args)]
@@ -45,12 +46,11 @@ pub fn run(args: CompareArgs) -> Result<()> {
     let mut entries = Vec::new();
     for spec in &args.runs {
         let (name, path) = split_name(spec);
-        let run = PathBuf::from(path);
-        let metrics = read_json(&run.join("test_metrics.json"))
-            .with_context(|| format!("{} is not a finished run", run.display()))?;
+        let run = RunDir::new(path);
+        let metrics = run.test_metrics()?;
         let name = name
             .map(str::to_string)
-            .unwrap_or_else(|| run.file_name().map_or(path.to_string(), |n| n.to_string_lossy().into()));
+            .unwrap_or_else(|| run.path().file_name().map_or(path.to_string(), |n| n.to_string_lossy().into()));
         entries.push(Entry { name, metrics });
     }
     for spec in &args.references {

@@ -7,11 +7,12 @@ use anyhow::{Context, Result};
 use model_core::bundle::Bundle;
 use model_core::data::{Dataset, GenreVocab, LoadOptions, PosterCheck, Split, SplitConfig};
 use model_core::inference::{Predictor, Route};
+use model_core::metrics::{calibration, Calibration};
 use serde::Serialize;
 
 use crate::device::DeviceChoice;
 use crate::training::examples::{prepare, Example};
-use crate::training::fit::{predict_with, score};
+use crate::training::fit::{predict_with, score, targets};
 
 /// Which movies to evaluate on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -23,6 +24,9 @@ pub enum EvalSplit {
     /// Every usable movie.
     All,
 }
+
+/// Bins of the reliability table.
+const CALIBRATION_BINS: usize = 10;
 
 /// Arguments of `marquee eval`.
 #[derive(clap::Args)]
@@ -37,7 +41,8 @@ pub struct EvalArgs {
     #[arg(long, value_enum, default_value = "test")]
     split: EvalSplit,
     /// Print JSON (keys micro_f1, macro_f1, weighted_f1, samples_f1, hamming_loss,
-    /// subset_accuracy, per_genre, ...).
+    /// subset_accuracy, per_genre with each genre's support, precision, recall, F1 and threshold,
+    /// calibration with the reliability table and the expected calibration error, ...).
     #[arg(long)]
     json: bool,
     /// Where to run.
@@ -58,6 +63,7 @@ struct EvalOutput<'a> {
     split: String,
     #[serde(flatten)]
     report: &'a model_core::metrics::MultiLabelReport,
+    calibration: &'a Calibration,
     unknown_genres: Vec<String>,
     bad_rows: usize,
 }
@@ -109,6 +115,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     );
     let probabilities = blend_lexical(&predictor, &dataset, &selected, probabilities);
     let report = score(&probabilities, &selected, &predictor.bundle.manifest.thresholds, &genres.genres);
+    let calibration = calibration(&probabilities, &targets(&selected), CALIBRATION_BINS);
     if let Some(path) = &args.predictions {
         write_predictions(path, &dataset, &selected, &probabilities, &predictor)?;
         eprintln!("wrote {} movies' predictions to {}", selected.len(), path.display());
@@ -119,6 +126,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             data: &args.data,
             split: format!("{:?}", args.split).to_lowercase(),
             report: &report,
+            calibration: &calibration,
             unknown_genres: unknown.into_iter().collect(),
             bad_rows: dataset.bad_rows.len(),
         };
@@ -141,9 +149,19 @@ pub fn run(args: EvalArgs) -> Result<()> {
         report.hamming_loss,
         report.subset_accuracy
     );
-    println!("\n{:<18} {:>9} {:>7} {:>6} {:>8}", "genre", "precision", "recall", "F1", "support");
+    println!("\n{:<18} {:>8} {:>9} {:>7} {:>6} {:>9}", "genre", "support", "precision", "recall", "F1", "threshold");
     for g in &report.per_genre {
-        println!("{:<18} {:>9.3} {:>7.3} {:>6.3} {:>8}", g.genre, g.precision, g.recall, g.f1, g.support);
+        let row = (g.support, g.precision, g.recall, g.f1, g.threshold);
+        println!("{:<18} {:>8} {:>9.3} {:>7.3} {:>6.3} {:>9.3}", g.genre, row.0, row.1, row.2, row.3, row.4);
+    }
+    println!(
+        "\nreliability of the probabilities (every movie and genre; expected calibration error {:.4})",
+        calibration.expected_calibration_error
+    );
+    println!("{:<11} {:>7} {:>16} {:>10}", "probability", "pairs", "mean probability", "frequency");
+    for bin in calibration.bins.iter().filter(|b| b.pairs > 0) {
+        let range = format!("{:.1}-{:.1}", bin.from, bin.to);
+        println!("{range:<11} {:>7} {:>16.3} {:>10.3}", bin.pairs, bin.mean_probability, bin.frequency);
     }
     Ok(())
 }

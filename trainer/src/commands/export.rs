@@ -14,7 +14,6 @@ use model_core::metrics::{evaluate, tune_thresholds, MultiLabelReport};
 use model_core::models::fusion::BranchThresholds;
 use model_core::models::Classifier;
 
-use crate::commands::train::summary;
 use crate::training::examples::prepare;
 use crate::training::fit::{predict, targets};
 
@@ -84,8 +83,8 @@ pub fn run(args: ExportArgs) -> Result<()> {
             contents.manifest.info["thresholds_tuned_on"] = serde_json::json!({
                 "split": "validation", "movies": tuned.validation.movies, "dtype": contents.manifest.dtype,
             });
-            contents.manifest.info["validation"] = summary(&tuned.validation);
-            contents.manifest.info["test"] = summary(&tuned.test);
+            contents.manifest.info["validation"] = tuned.validation.summary();
+            contents.manifest.info["test"] = tuned.test.summary();
             eprintln!(
                 "as stored ({:?}): validation micro-F1 {:.4}, macro-F1 {:.4}; test micro-F1 {:.4}, macro-F1 {:.4}",
                 contents.manifest.dtype,

@@ -9,8 +9,10 @@ use serde::Serialize;
 
 use model_core::models::registry::{architecture, Reads};
 
-use super::train::{train, TrainConfig};
 use crate::device::DeviceChoice;
+use crate::training::config::TrainConfig;
+use crate::training::run::train;
+use crate::training::run_dir::RunDir;
 use model_core::files::write_atomic;
 
 /// Arguments of `marquee grid`.
@@ -90,24 +92,22 @@ pub fn run(args: GridArgs) -> Result<()> {
                         rows.push(row);
                         continue;
                     }
-                    let run = args.out.join(&name);
-                    let resume = run.join("bundle").join("manifest.json").is_file();
-                    if !resume {
-                        let _ = std::fs::remove_dir_all(&run);
+                    let run = RunDir::new(args.out.join(&name));
+                    if !run.finished() {
+                        let _ = std::fs::remove_dir_all(run.path());
                         let config = TrainConfig {
                             epochs: Some(args.epochs),
                             lr: Some(lr),
                             weight_decay: Some(weight_decay),
                             dropout: Some(dropout),
                             unfreeze_backbone: !frozen,
-                            ..TrainConfig::new(&args.model, args.data.clone(), run.clone(), args.device)
+                            ..TrainConfig::new(&args.model, args.data.clone(), run.path().to_path_buf(), args.device)
                         };
                         let config = TrainConfig { limit: args.limit, weights: args.weights.clone(), ..config };
                         eprintln!("== {name}");
                         train(&config, false)?;
                     }
-                    let validation: serde_json::Value =
-                        serde_json::from_slice(&std::fs::read(run.join("validation_metrics.json"))?)?;
+                    let validation = run.validation_metrics()?;
                     row.validation_macro_f1 = validation["macro_f1"].as_f64();
                     row.validation_micro_f1 = validation["micro_f1"].as_f64();
                     rows.push(row);

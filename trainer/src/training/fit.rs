@@ -2,7 +2,7 @@
 //! with thresholds tuned on the validation split, early stopping on validation macro-F1, and an
 //! atomic checkpoint after every epoch so `--resume` continues a killed run exactly.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -22,9 +22,10 @@ use model_core::preprocess::TextPreprocessor;
 use serde::{Deserialize, Serialize};
 
 use super::examples::{batch, Example, SplitExamples};
-use super::history::{self, EpochRecord};
+use super::history::EpochRecord;
 use super::progress;
 use super::rng::Rng;
+use super::run_dir::RunDir;
 
 /// How to train: a model's recipe with the user's changes, and the run's own settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,11 +60,6 @@ pub struct FitOutcome {
     pub best_epoch: usize,
     /// Every epoch's numbers.
     pub history: Vec<EpochRecord>,
-}
-
-/// Where a run keeps its checkpoint.
-pub fn checkpoint_dir(run: &Path) -> PathBuf {
-    run.join("checkpoint")
 }
 
 /// Per-genre positive weights sqrt(negatives / positives), from the training targets.
@@ -170,7 +166,7 @@ pub fn score(probabilities: &[f32], examples: &[Example], thresholds: &[f32], ge
 /// Everything the loop needs besides the options.
 pub struct FitInputs<'a> {
     /// The run folder (checkpoint, metrics, plots).
-    pub run: &'a Path,
+    pub run: &'a RunDir,
     /// The examples of each split.
     pub examples: &'a SplitExamples,
     /// Genre names in output order.
@@ -201,7 +197,7 @@ pub fn fit(mut model: Classifier, inputs: FitInputs<'_>, options: &FitOptions, r
     }
     let train_device = device.clone().autodiff();
     let mut optim = optimizer(options);
-    let checkpoint = checkpoint_dir(run);
+    let checkpoint = run.checkpoint();
     let mut state = CheckpointState {
         epochs_done: 0,
         best_epoch: 0,
@@ -225,13 +221,10 @@ pub fn fit(mut model: Classifier, inputs: FitInputs<'_>, options: &FitOptions, r
         best = best_train.valid();
         // The checkpoint is the record: a kill after it was saved and before the metrics were
         // written left them an epoch behind.
-        history::write(&state.history, run)?;
-        if !state.history.is_empty() {
-            super::plots::curves(&state.history, &run.join("curves.png"), name)?;
-        }
+        run.write_history(&state.history, name)?;
         eprintln!(
             "resuming {} after epoch {} (best so far: epoch {})",
-            run.display(),
+            run.path().display(),
             state.epochs_done,
             state.best_epoch
         );
@@ -324,8 +317,7 @@ pub fn fit(mut model: Classifier, inputs: FitInputs<'_>, options: &FitOptions, r
             stale += 1;
         }
         save_checkpoint(&model, &best, &optim, &state, &checkpoint)?;
-        history::write(&state.history, run)?;
-        super::plots::curves(&state.history, &run.join("curves.png"), name)?;
+        run.write_history(&state.history, name)?;
     }
     Ok(FitOutcome { best, thresholds: state.best_thresholds, best_epoch: state.best_epoch, history: state.history })
 }

@@ -1,11 +1,6 @@
-//! Metrics per epoch, written as CSV and JSON after every epoch.
+//! Metrics per epoch, which the run folder keeps as CSV and JSON (`RunDir::write_history`).
 
-use std::path::Path;
-
-use anyhow::Result;
 use serde::{Deserialize, Serialize};
-
-use model_core::files::write_atomic;
 
 /// One epoch's numbers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,8 +19,8 @@ pub struct EpochRecord {
     pub seconds: f64,
 }
 
-/// Writes `metrics.csv` and `metrics.json` in `dir`.
-pub fn write(history: &[EpochRecord], dir: &Path) -> Result<()> {
+/// The records as `metrics.csv`'s text.
+pub fn csv(history: &[EpochRecord]) -> String {
     let mut csv = String::from("epoch,train_loss,validation_loss,validation_micro_f1,validation_macro_f1,seconds\n");
     for r in history {
         csv.push_str(&format!(
@@ -33,7 +28,5 @@ pub fn write(history: &[EpochRecord], dir: &Path) -> Result<()> {
             r.epoch, r.train_loss, r.validation_loss, r.validation_micro_f1, r.validation_macro_f1, r.seconds
         ));
     }
-    write_atomic(&dir.join("metrics.csv"), csv.as_bytes())?;
-    write_atomic(&dir.join("metrics.json"), &serde_json::to_vec_pretty(history)?)?;
-    Ok(())
+    csv
 }

@@ -31,6 +31,7 @@ fn copy_workspace(from: &Path, to: &Path) {
             }
         }
     }
+    std::fs::create_dir_all(to).unwrap();
     for file in ["Cargo.toml", "Cargo.lock"] {
         std::fs::copy(from.join(file), to.join(file)).unwrap();
     }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=OPENBLAS_LIB_DIR");
+    println!("cargo:rustc-check-cfg=cfg(openblas_dynamic_arch)");
     let wasm = std::env::var("CARGO_CFG_TARGET_ARCH").is_ok_and(|a| a == "wasm32");
     if std::env::var_os("CARGO_FEATURE_OPENBLAS").is_none() || wasm {
         return;
@@ -24,11 +25,15 @@ fn main() {
     );
     let has = |name: &str| folders.iter().find(|f| f.join(name).exists()).cloned();
     if let Some(folder) = has("libopenblas.a") {
+        dynamic_arch(&folder.join("libopenblas.a"));
         println!("cargo:rustc-link-search=native={}", folder.display());
         println!("cargo:rustc-link-lib=static=openblas");
         println!("cargo:rustc-link-lib=dylib=pthread");
         println!("cargo:rustc-link-lib=dylib=m");
-    } else if let Some(folder) = has("libopenblas.so").or_else(|| has("libopenblas.dylib")) {
+    } else if let Some((folder, file)) =
+        ["libopenblas.so", "libopenblas.dylib"].into_iter().find_map(|file| has(file).map(|folder| (folder, file)))
+    {
+        dynamic_arch(&folder.join(file));
         println!("cargo:rustc-link-search=native={}", folder.display());
         println!("cargo:rustc-link-lib=dylib=openblas");
     } else {
@@ -38,5 +43,16 @@ fn main() {
              OPENBLAS_LIB_DIR to its folder, or build without the feature (--no-default-features \
              --features wgpu for the CLI)"
         );
+    }
+}
+
+/// Sets the cfg `openblas_dynamic_arch` where the library chooses its core at run time
+/// (`DYNAMIC_ARCH`: it exports `gotoblas_dynamic_init`), so that Marquee can choose another
+/// (`kernels::product_kernel::use_fastest`).
+fn dynamic_arch(library: &std::path::Path) {
+    let bytes = std::fs::read(library).unwrap_or_default();
+    let name = b"gotoblas_dynamic_init";
+    if bytes.windows(name.len()).any(|window| window == name) {
+        println!("cargo:rustc-cfg=openblas_dynamic_arch");
     }
 }

@@ -5,6 +5,8 @@
 //! - [`gemm`]: matrix products, through OpenBLAS where built (feature `openblas`, native builds),
 //!   else through a packed product of Marquee's own (`packed`: SIMD128 in wasm, with fused
 //!   multiply-adds under the feature `relaxed-simd`);
+//! - [`product_kernel`]: which kernel runs those products, and making OpenBLAS use the processor's
+//!   AVX2 or AVX-512 kernels whatever core it detected;
 //! - [`conv`]: 2-D convolutions as im2col into those products (with OpenBLAS, and in wasm);
 //! - [`recurrence`]: the LSTM recurrence, forward and backward through time;
 //! - [`parallel`]: how all of them split their work over threads (rayon natively; web workers
@@ -22,4 +24,5 @@ pub mod math;
 #[cfg_attr(all(feature = "openblas", not(target_arch = "wasm32"), not(test)), allow(dead_code))]
 mod packed;
 pub mod parallel;
+pub mod product_kernel;
 pub mod recurrence;

@@ -60,10 +60,17 @@ fn a_model_is_one_file_and_one_registry_line() {
         source.find("registry! {").and_then(|at| source[at..].find("    image {").map(|i| at + i)).unwrap();
     let line_end = image_list + source[image_list..].find('\n').unwrap() + 1;
     std::fs::write(&registry, format!("{}{REGISTRY_LINE}\n{}", &source[..line_end], &source[line_end..])).unwrap();
-    // Built under another name, so that the workspace's own binary is not replaced.
-    let manifest = copy.join("trainer/Cargo.toml");
-    let cargo_toml = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(&manifest, cargo_toml.replace("name = \"marquee\"", "name = \"marquee-tiny-cnn\"")).unwrap();
+    // Built under another binary name and version, so that neither the workspace's `marquee` nor
+    // its crates' artifacts are replaced (cargo names a workspace crate's artifacts by its path
+    // inside the workspace and its version, the same in the copy).
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = copy.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} has no {from}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    };
+    edit("trainer/Cargo.toml", "name = \"marquee\"", "name = \"marquee-tiny-cnn\"");
+    edit("Cargo.toml", "version = \"0.1.0\"", "version = \"0.1.0-tiny-cnn\"");
 
     let target = target_dir();
     let built = Command::new(env!("CARGO"))

@@ -57,6 +57,9 @@ enum DataCommand {
 
 fn main() -> std::process::ExitCode {
     memory::keep_freed_memory();
+    // Before any product and any other thread: OpenBLAS's AVX2/AVX-512 kernels where it detected
+    // an older core.
+    model_core::ops::product_kernel::use_fastest();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Data(DataCommand::Stats(args)) => commands::stats::run(args),

@@ -27,6 +27,7 @@ use burn::tensor::{Device, Tensor};
 
 use extension::CpuOps;
 pub use kernels::math::Unary;
+pub use kernels::product_kernel;
 
 /// Whether `tensor` lives on the CPU backend (with or without autodiff), where Marquee's kernels run.
 fn on_cpu<const D: usize>(tensor: &Tensor<D>) -> bool {

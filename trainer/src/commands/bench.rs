@@ -18,6 +18,7 @@ use model_core::batch::{Batch, BatchItem, Batcher};
 use model_core::bundle::Bundle;
 use model_core::models::registry::{architecture, names, Architecture, Reads};
 use model_core::models::{Classifier, ModelConfig};
+use model_core::ops::product_kernel;
 use model_core::preprocess::image::IMAGE_SIZE;
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +60,9 @@ pub struct BenchArgs {
     /// Also write the rows as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Only print the kernel that runs the CPU's matrix products (library and core), and stop.
+    #[arg(long)]
+    kernel: bool,
 }
 
 /// One model's measurements (times in milliseconds or seconds, memory in MB).
@@ -93,6 +97,11 @@ struct Reference {
 
 /// Runs `marquee bench`.
 pub fn run(args: BenchArgs) -> Result<()> {
+    let kernel = product_kernel::product_kernel();
+    if args.kernel {
+        println!("{kernel}");
+        return Ok(());
+    }
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -113,10 +122,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
         None => None,
     };
     print_table(&rows, reference.as_ref(), &args, threads);
+    println!("\nMatrix products on the CPU: {kernel}");
     if let Some(path) = &args.json {
         let json = serde_json::json!({
             "device": format!("{:?}", args.device).to_lowercase(),
             "threads": threads,
+            "product_kernel": kernel.to_string(),
             "rows": rows,
             "pytorch": reference.as_ref().map(|r| serde_json::json!({"torch": r.torch, "threads": r.threads, "rows": r.rows})),
         });

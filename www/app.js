@@ -21,6 +21,7 @@ async function trySample(sample, button) {
     const blob = await response.blob();
     classifier.setPoster(new File([blob], sample.poster.split("/").pop(), { type: blob.type || "image/jpeg" }));
     classifier.setPlot(sample.plot);
+    classifier.setDetails({ title: sample.title, year: sample.year });
     await classifier.classify();
   } catch (error) {
     samplesError.textContent = `Could not classify "${sample.title}": ${error.message ?? error}`;

@@ -8,7 +8,9 @@
 // (light | dark | auto), size (small | medium | large), backend (auto | webgpu | cpu).
 // Events: "ready" (detail: { backend, name, fromCache }), "classified" (detail: { results,
 // backend, millis }), "explained" (detail: { genre, explanation, millis }), "failed" (detail:
-// { message }). Methods: setPoster(blob), setPlot(text), classify(), explain(genre). After a
+// { message }). Methods: setPoster(blob), setPlot(text), setDetails({ title, year }), classify(),
+// explain(genre). The title and the year are optional; a bundle whose lexical branch was made with
+// them reads them (the default does). After a
 // classification each genre's bar is a button: pressing it explains that genre (the plot's words
 // tinted for and against it, a heat map over the poster, each source's share); pressing it again
 // hides the explanation. Everything lives in a shadow root; the script defines no global names,
@@ -87,6 +89,10 @@ progress { width: 100%; height: .6em; accent-color: var(--accent); }
 .poster canvas { position: absolute; inset: 0; width: 100%; height: 100%; border-radius: 6px; pointer-events: none; }
 .drop input { position: absolute; width: 1px; height: 1px; opacity: 0; }
 label.plot { display: flex; flex-direction: column; gap: .25rem; font-weight: 600; }
+.details { display: flex; gap: .75rem; margin-top: .5rem; flex-wrap: wrap; }
+.details label { display: flex; flex-direction: column; gap: .25rem; font-weight: 600; }
+.details input.title { width: 16rem; max-width: 100%; }
+.details input.year { width: 6rem; }
 textarea { font: inherit; font-weight: 400; min-height: 9rem; resize: vertical; padding: .5rem; border-radius: 8px; border: 1px solid var(--line);
   background: var(--bg); color: var(--fg); }
 .actions { display: flex; gap: .5rem; flex-wrap: wrap; align-items: center; }
@@ -201,6 +207,8 @@ class MarqueeClassifier extends HTMLElement {
       if (file) this.setPoster(file);
     });
     this.plot = h("textarea", { id: id("plot"), placeholder: "Paste or type the plot…", rows: 6 });
+    this.titleInput = h("input", { id: id("title"), class: "title", type: "text", autocomplete: "off", placeholder: "optional" });
+    this.yearInput = h("input", { id: id("year"), class: "year", type: "number", min: "1800", max: "2200", step: "1", placeholder: "optional" });
     this.classifyButton = h("button", { type: "button", disabled: true, onclick: () => this.classify().catch(() => {}) }, "Classify");
     this.clearButton = h("button", { type: "button", class: "secondary", onclick: () => this.clear() }, "Clear");
     this.error = h("div", { class: "error", role: "alert" });
@@ -223,7 +231,22 @@ class MarqueeClassifier extends HTMLElement {
         { class: "card", part: "card" },
         this.status,
         this.progress,
-        h("div", { class: "inputs" }, this.drop, h("label", { class: "plot", for: id("plot") }, "Plot", this.plot)),
+        h(
+          "div",
+          { class: "inputs" },
+          this.drop,
+          h(
+            "div",
+            {},
+            h("label", { class: "plot", for: id("plot") }, "Plot", this.plot),
+            h(
+              "div",
+              { class: "details" },
+              h("label", { for: id("title") }, "Title", this.titleInput),
+              h("label", { for: id("year") }, "Year", this.yearInput),
+            ),
+          ),
+        ),
         h("div", { class: "actions" }, this.classifyButton, this.clearButton),
         this.error,
         this.results,
@@ -299,6 +322,22 @@ class MarqueeClassifier extends HTMLElement {
     this.plot.value = text;
   }
 
+  /** Sets the optional title and year (either may be missing). */
+  setDetails({ title, year } = {}) {
+    this.titleInput.value = title ?? "";
+    this.yearInput.value = year ?? "";
+  }
+
+  /** The form's title and year as `classify` takes them; throws on a year that is not one. */
+  details() {
+    const title = this.titleInput.value.trim();
+    const yearText = this.yearInput.value.trim();
+    const year = Number(yearText);
+    if (yearText && !(Number.isInteger(year) && year >= 1800 && year <= 2200))
+      throw new Error(`The year "${yearText}" is not a year from 1800 to 2200: correct it or leave it empty.`);
+    return { title: title || undefined, year: yearText ? year : undefined };
+  }
+
   clear() {
     this.poster = null;
     if (this.previewUrl) URL.revokeObjectURL(this.previewUrl);
@@ -308,6 +347,7 @@ class MarqueeClassifier extends HTMLElement {
     this.dropHint.textContent = "Drop a poster here, or choose a file";
     this.fileInput.value = "";
     this.plot.value = "";
+    this.setDetails();
     this.error.textContent = "";
     this.results.replaceChildren();
     this.legend.hidden = true;
@@ -324,10 +364,11 @@ class MarqueeClassifier extends HTMLElement {
       if (!this.poster && !plot) throw new Error("Add a poster, a plot, or both.");
       if (this.poster && this.poster.type && !this.poster.type.startsWith("image/"))
         throw new Error(`${this.posterName} is not an image (${this.poster.type}): choose a JPEG, PNG or WebP poster.`);
+      const details = this.details();
       const bytes = this.poster ? new Uint8Array(await this.poster.arrayBuffer()) : null;
       this.classifyButton.disabled = true;
       const started = performance.now();
-      const results = await this.#classifier.classify(bytes, plot || null);
+      const results = await this.#classifier.classify(bytes, plot || null, details);
       const millis = performance.now() - started;
       this.classified = { bytes, plot: plot || null, previewUrl: this.poster ? this.previewUrl : null };
       this.lastMillis = millis;

@@ -13,7 +13,7 @@ use crate::metrics::{logit, sigmoid};
 use crate::models::{Classifier, GenreClassifier};
 use crate::preprocess::image::ImagePreprocessing;
 use crate::preprocess::TextPreprocessor;
-use crate::stacking::lexical::{LexicalModel, SparseTerms};
+use crate::stacking::lexical::{Details, LexicalModel, SparseTerms};
 
 /// One genre's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,6 +86,17 @@ impl Predictor {
     /// Decodes and tokenises the inputs. A missing input is fine where the model can answer
     /// without it; an input the model cannot read is ignored; an empty plot counts as missing.
     pub fn prepare(&self, poster: Option<(&[u8], &str)>, plot: Option<&str>) -> Result<Inputs> {
+        self.prepare_with(poster, plot, Details::default())
+    }
+
+    /// [`Predictor::prepare`] with a movie's optional details, which a lexical branch made with
+    /// them reads beside the plot (the other parts never read them).
+    pub fn prepare_with(
+        &self,
+        poster: Option<(&[u8], &str)>,
+        plot: Option<&str>,
+        details: Details<'_>,
+    ) -> Result<Inputs> {
         let poster = match (poster, &self.image) {
             (Some((bytes, name)), Some(pre)) => Some(pre.apply(bytes, name)?),
             _ => None,
@@ -95,7 +106,7 @@ impl Predictor {
             (Some(text), Some(pre)) => Some(pre.encode(text)?),
             _ => None,
         };
-        let lexical = plot.as_ref().and(plot_text).and_then(|text| self.lexical_terms(text));
+        let lexical = plot.as_ref().and(plot_text).and_then(|text| self.lexical_terms(text, details));
         let inputs = Inputs { poster, plot, lexical };
         self.route(&inputs)?;
         Ok(inputs)
@@ -164,9 +175,14 @@ impl Predictor {
         }
     }
 
-    /// A plot's TF-IDF terms, where the bundle has a lexical branch.
-    pub fn lexical_terms(&self, plot: &str) -> Option<SparseTerms> {
-        self.lexical.as_ref().map(|model| model.lexicon.vectorize(plot))
+    /// A plot's TF-IDF terms (with the details its lexical branch reads), where the bundle has a
+    /// lexical branch.
+    pub fn lexical_terms(&self, plot: &str, details: Details<'_>) -> Option<SparseTerms> {
+        let config = self.bundle.manifest.lexical.as_ref().map(|spec| &spec.config);
+        self.lexical
+            .as_ref()
+            .zip(config)
+            .map(|(model, config)| model.lexicon.vectorize(&config.document(plot, details)))
     }
 
     /// Whether the full route also computes a fusion's branch logits for the lexical blend.
@@ -226,8 +242,13 @@ impl Predictor {
 
     /// Classifies one movie (native only: reads the result back synchronously).
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn predict(&self, poster: Option<(&[u8], &str)>, plot: Option<&str>) -> Result<(Vec<GenrePrediction>, Route)> {
-        let inputs = self.prepare(poster, plot)?;
+    pub fn predict(
+        &self,
+        poster: Option<(&[u8], &str)>,
+        plot: Option<&str>,
+        details: Details<'_>,
+    ) -> Result<(Vec<GenrePrediction>, Route)> {
+        let inputs = self.prepare_with(poster, plot, details)?;
         let (logits, route) = self.logits(&inputs)?;
         let probabilities = Self::probabilities(logits).into_data().try_to_vec::<f32>().expect("f32 probabilities");
         Ok((self.answers(&probabilities, &inputs, route), route))

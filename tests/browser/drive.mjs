@@ -110,11 +110,12 @@ async function pressBar(page, selector, index, { key, explains }) {
 }
 
 /** Fills the widget's form and presses Classify; returns the shown bars or the shown error. */
-async function classify(page, selector, { poster, plot }) {
+async function classify(page, selector, { poster, plot, yearField }) {
   const widget = page.locator(selector);
   await page.evaluate((s) => document.querySelector(s).clear(), selector);
   if (poster) await widget.locator('input[type="file"]').setInputFiles(poster);
   await widget.locator("textarea").fill(plot ?? "");
+  if (yearField !== undefined) await widget.locator("input.year").fill(yearField);
   const outcome = page.evaluate(
     (s) =>
       new Promise((resolve) => {
@@ -173,7 +174,7 @@ try {
   if (config.full) {
     // The single-thread CPU packages (for pages that are not cross-origin isolated, and for
     // browsers without relaxed SIMD) on the same movies.
-    const movies = config.movies.map((m) => ({ plot: m.plot, poster: [...readFileSync(m.poster)] }));
+    const movies = config.movies.map((m) => ({ plot: m.plot, title: m.title, year: m.year, poster: [...readFileSync(m.poster)] }));
     report.otherCpuPackages = [];
     for (const cpuPackage of ["cpu-relaxed", "cpu"]) {
       report.otherCpuPackages.push(
@@ -186,6 +187,13 @@ try {
               const genres = await classifier.classify(new Uint8Array(movie.poster), movie.plot);
               out.movies.push(genres.map(({ genre, probability }) => ({ genre, probability })));
             }
+            // The optional details: the first movie with its title and year, and details of the
+            // wrong type.
+            const [first] = movies;
+            out.reads = classifier.reads;
+            const detailed = await classifier.classify(new Uint8Array(first.poster), first.plot, { title: first.title, year: first.year });
+            out.withDetails = detailed.map(({ genre, probability }) => ({ genre, probability }));
+            out.badDetails = await classifier.classify(null, first.plot, { year: "soon" }).then(() => null, (e) => String(e.message ?? e));
             classifier.dispose();
             return out;
           },
@@ -259,6 +267,7 @@ try {
   report.badInputs.emptyForm = await classify(page, "#classifier", { poster: null, plot: "   " });
   report.badInputs.hugeImage = await classify(page, "#classifier", { poster: bad.hugeImage, plot: "" });
   report.badInputs.corruptImage = await classify(page, "#classifier", { poster: bad.corruptImage, plot: "" });
+  report.badInputs.badYear = await classify(page, "#classifier", { poster: null, plot: "A lighthouse keeper.", yearField: "3000" });
   // The bad-input corpus (tests/corpus/images): an error or bars for each, never a dead widget.
   report.badInputs.corpus = [];
   for (const poster of config.corpus) {

@@ -98,7 +98,12 @@ fn assert_matches_predict(genres: &serde_json::Value, want: &[(String, f64)], wh
 }
 
 fn expected(bundle: &Path, poster: &Path, plot: &str) -> Vec<(String, f64)> {
-    let output = marquee_ok([
+    expected_with(bundle, poster, plot, &[])
+}
+
+/// [`expected`] with more arguments of `marquee predict` (`--title`, `--year`).
+fn expected_with(bundle: &Path, poster: &Path, plot: &str, more: &[&str]) -> Vec<(String, f64)> {
+    let mut args: Vec<&std::ffi::OsStr> = vec![
         "predict".as_ref(),
         "--bundle".as_ref(),
         bundle.as_os_str(),
@@ -107,7 +112,9 @@ fn expected(bundle: &Path, poster: &Path, plot: &str) -> Vec<(String, f64)> {
         "--plot".as_ref(),
         plot.as_ref(),
         "--json".as_ref(),
-    ]);
+    ];
+    args.extend(more.iter().map(|a| std::ffi::OsStr::new(*a)));
+    let output = marquee_ok(args);
     predicted_probabilities(&serde_json::from_slice(&output.stdout).expect("predict --json"))
 }
 
@@ -234,7 +241,7 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
         .into_iter()
         .map(|m| {
             let poster = www.join(m["poster"].as_str().unwrap());
-            serde_json::json!({"id": m["id"], "poster": poster, "plot": m["plot"]})
+            serde_json::json!({"id": m["id"], "poster": poster, "plot": m["plot"], "title": m["title"], "year": m["year"]})
         })
         .collect();
     let explain = explain_cases(&www);
@@ -304,6 +311,18 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
             for ((movie, genres), want) in movies.iter().zip(run["movies"].as_array().unwrap()).zip(&wants) {
                 assert_matches_predict(genres, want, &format!("{} on the {package} package", movie["id"]));
             }
+            // A title and a year reach the lexical branch as `marquee predict --title --year`'s.
+            let first = &movies[0];
+            let (title, year) = (first["title"].as_str().unwrap(), first["year"].to_string());
+            let poster = Path::new(first["poster"].as_str().unwrap());
+            let want =
+                expected_with(bundle, poster, first["plot"].as_str().unwrap(), &["--title", title, "--year", &year]);
+            assert_matches_predict(&run["withDetails"], &want, &format!("{title} ({year}) on the {package} package"));
+            let reads = model_core::bundle::Bundle::read_dir(bundle).unwrap().manifest.lexical.map(|l| l.config);
+            assert_eq!(run["reads"]["title"], reads.as_ref().is_some_and(|c| c.reads_title), "{}", run["reads"]);
+            assert_eq!(run["reads"]["year"], reads.as_ref().is_some_and(|c| c.reads_year), "{}", run["reads"]);
+            let refused = run["badDetails"].as_str().unwrap_or_default();
+            assert!(refused.contains("the details must be"), "a year that is not a number: {}", run["badDetails"]);
         }
         // The page's explanations equal `marquee explain`'s; the explain package is fetched on
         // the first `explain` call, not before.
@@ -366,6 +385,7 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
     assert!(message("emptyForm").contains("Add a poster, a plot, or both"), "{}", message("emptyForm"));
     assert!(message("hugeImage").contains("limit is 10 MB"), "{}", message("hugeImage"));
     assert!(message("corruptImage").contains("poster"), "{}", message("corruptImage"));
+    assert!(message("badYear").contains("The year \"3000\" is not a year"), "{}", message("badYear"));
     assert!(
         bad["afterwards"]["genres"].as_array().is_some_and(|g| g.len() == 20),
         "usable after errors: {}",

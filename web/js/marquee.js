@@ -13,7 +13,7 @@
 //   import init, { Marquee } from "./pkg/marquee.js";
 //   await init();                                   // optional: starts nothing until a load
 //   const m = await Marquee.load("models/default/", { backend: "auto", onProgress });
-//   m.backend; m.package; m.threads; m.fallbackReason; await m.classify(posterBytes, plot);
+//   m.backend; m.package; m.threads; m.fallbackReason; await m.classify(posterBytes, plot, { title, year });
 //   await m.explain(posterBytes, plot, { genre: "Horror" }); m.dispose();
 
 const packages = {
@@ -224,8 +224,11 @@ export class Marquee {
     return this.#inner.info;
   }
 
-  classify(poster, plot) {
-    return this.#inner.classify(poster, plot);
+  /** Each genre's `{ genre, probability, threshold, predicted }`, most probable first.
+   * `details`: optional `{ title, year }`, read where the bundle's lexical branch was made with
+   * them (`reads.title`, `reads.year`). */
+  classify(poster, plot, details) {
+    return this.#inner.classify(poster, plot, details ?? null);
   }
 
   /** Why the model gives the movie its genres: per explained genre `{ genre, probability,

@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use js_sys::{Function, Promise, Reflect, Uint8Array};
 use model_core::inference::Predictor;
+use model_core::stacking::lexical::Details;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -109,11 +110,18 @@ impl Marquee {
         Ok(self.loaded()?.predictor.genres().to_vec())
     }
 
-    /// Which inputs the model reads: `{ poster: bool, plot: bool }`.
+    /// Which inputs the model reads: `{ poster, plot, title, year }` (booleans; a title and a
+    /// year are optional details that the bundle's lexical branch may read beside the plot).
     #[wasm_bindgen(getter)]
     pub fn reads(&self) -> Result<JsValue, JsError> {
         let predictor = &self.loaded()?.predictor;
-        to_js(&serde_json::json!({"poster": predictor.image.is_some(), "plot": predictor.text.is_some()}))
+        let lexical = predictor.bundle.manifest.lexical.as_ref().map(|spec| &spec.config);
+        to_js(&serde_json::json!({
+            "poster": predictor.image.is_some(),
+            "plot": predictor.text.is_some(),
+            "title": lexical.is_some_and(|config| config.reads_title),
+            "year": lexical.is_some_and(|config| config.reads_year),
+        }))
     }
 
     /// The manifest's provenance (`info`: data, split, commit, metrics).
@@ -122,13 +130,15 @@ impl Marquee {
         to_js(&self.loaded()?.predictor.bundle.manifest.info)
     }
 
-    /// `await classify(posterBytes, plotText)`: each genre's `{ genre, probability, threshold,
-    /// predicted }`, most probable first. Either input may be `null` where the model can answer
-    /// without it (a fusion model falls back to one branch).
-    pub fn classify(&self, poster: Option<Uint8Array>, plot: Option<String>) -> Promise {
+    /// `await classify(posterBytes, plotText, { title, year })`: each genre's `{ genre,
+    /// probability, threshold, predicted }`, most probable first. Either input may be `null`
+    /// where the model can answer without it (a fusion model falls back to one branch); the
+    /// details, and each of their fields, are optional.
+    pub fn classify(&self, poster: Option<Uint8Array>, plot: Option<String>, details: JsValue) -> Promise {
         let loaded = self.loaded.clone();
         future_to_promise(async move {
             let loaded = loaded.ok_or_else(|| js_error("this classifier was disposed; load it again"))?;
+            let details = MovieDetails::from_js(details).map_err(|e| js_error(&e))?;
             let poster = match poster {
                 Some(array) => {
                     check_poster_size(array.length() as usize).map_err(|e| js_error(&e))?;
@@ -138,7 +148,7 @@ impl Marquee {
             };
             let predictor = &loaded.predictor;
             let inputs = predictor
-                .prepare(poster.as_deref().map(|bytes| (bytes, "the poster")), plot.as_deref())
+                .prepare_with(poster.as_deref().map(|bytes| (bytes, "the poster")), plot.as_deref(), details.borrowed())
                 .map_err(|e| js_error(&e.to_string()))?;
             let (logits, route) = predictor.logits(&inputs).map_err(|e| js_error(&e.to_string()))?;
             let data = Predictor::probabilities(logits).into_data_async().await.map_err(|e| {
@@ -152,6 +162,31 @@ impl Marquee {
     /// Frees the model (its GPU buffers included); later calls reject.
     pub fn dispose(&mut self) {
         self.loaded = None;
+    }
+}
+
+/// A movie's optional details as JavaScript passes them: `{ title?: string, year?: number }`,
+/// or nothing.
+#[derive(Debug, Default, serde::Deserialize)]
+struct MovieDetails {
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    year: Option<u16>,
+}
+
+impl MovieDetails {
+    /// Reads `value` (`undefined` and `null` are no details), or says what is wrong with it.
+    fn from_js(value: JsValue) -> Result<Self, String> {
+        if value.is_undefined() || value.is_null() {
+            return Ok(Self::default());
+        }
+        serde_wasm_bindgen::from_value(value)
+            .map_err(|e| format!("the details must be {{ title?: string, year?: number from 0 to 65535 }}: {e}"))
+    }
+
+    fn borrowed(&self) -> Details<'_> {
+        Details { title: self.title.as_deref(), year: self.year }
     }
 }
 

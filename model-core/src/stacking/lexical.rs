@@ -167,7 +167,18 @@ const STOP_WORDS: &[&str] = &[
     "yourselves",
 ];
 
-/// How the lexicon is chosen (the bundle's manifest keeps it).
+/// A movie's optional details besides its poster and plot (the data set's `title` and `year`
+/// columns), which a lexical branch made with them reads; a movie without them is still
+/// classified, from its plot alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Details<'a> {
+    /// The title.
+    pub title: Option<&'a str>,
+    /// The release year.
+    pub year: Option<u16>,
+}
+
+/// How the lexicon is chosen and what it reads (the bundle's manifest keeps it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LexicalConfig {
     /// At most this many terms, the most frequent in the training plots.
@@ -176,11 +187,39 @@ pub struct LexicalConfig {
     pub min_df: usize,
     /// The L2 penalty on the weights (the loss is a mean over movies).
     pub l2: f32,
+    /// Whether it reads the title where one is given (its words join the plot's).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub reads_title: bool,
+    /// Whether it reads the release year where one is given, as a word for its decade
+    /// (`decade1960s`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub reads_year: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 impl Default for LexicalConfig {
     fn default() -> Self {
-        Self { max_terms: 15_000, min_df: 2, l2: 1e-4 }
+        Self { max_terms: 15_000, min_df: 2, l2: 1e-4, reads_title: false, reads_year: false }
+    }
+}
+
+impl LexicalConfig {
+    /// The text the branch reads for a movie: the title where it reads titles and one is given,
+    /// then the plot, then the decade's word where it reads years and one is given.
+    pub fn document(&self, plot: &str, details: Details<'_>) -> String {
+        let mut text = String::with_capacity(plot.len() + 32);
+        if let Some(title) = details.title.map(str::trim).filter(|title| self.reads_title && !title.is_empty()) {
+            text.push_str(title);
+            text.push_str(" . ");
+        }
+        text.push_str(plot);
+        if let Some(year) = details.year.filter(|_| self.reads_year) {
+            text.push_str(&format!(" . decade{}s", year / 10 * 10));
+        }
+        text
     }
 }
 
@@ -514,6 +553,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_document_holds_the_details_the_branch_reads() {
+        let details = Details { title: Some("Zombieland"), year: Some(2009) };
+        let both = LexicalConfig { reads_title: true, reads_year: true, ..LexicalConfig::default() };
+        assert_eq!(both.document("Two survivors.", details), "Zombieland . Two survivors. . decade2000s");
+        assert!(terms(&both.document("Two survivors.", details)).contains(&"decade2000s".to_string()));
+        assert_eq!(both.document("Two survivors.", Details::default()), "Two survivors.");
+        assert_eq!(LexicalConfig::default().document("Two survivors.", details), "Two survivors.");
+        let json = serde_json::to_string(&LexicalConfig::default()).unwrap();
+        assert!(!json.contains("reads"), "an older bundle's manifest stays as it was: {json}");
+    }
+
+    #[test]
     fn terms_are_words_and_neighbouring_pairs_without_stop_words() {
         assert_eq!(
             terms("The killer stalks a SMALL town!"),
@@ -525,7 +576,7 @@ mod tests {
     #[test]
     fn lexicon_keeps_frequent_terms_and_vectors_have_unit_length() {
         let texts = ["space ship crew", "space ship war", "love story", "love story space"];
-        let config = LexicalConfig { max_terms: 3, min_df: 2, l2: 1e-3 };
+        let config = LexicalConfig { max_terms: 3, min_df: 2, l2: 1e-3, ..LexicalConfig::default() };
         let lexicon = Lexicon::build(&texts, &config);
         assert_eq!(lexicon.terms, ["space", "love", "love story"]);
         // idf of a term in 3 of 4 plots: ln(5/4) + 1.

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use model_core::bundle::Bundle;
-use model_core::data::{Dataset, GenreVocab, LoadOptions, PosterCheck, Split, SplitConfig};
+use model_core::data::{Dataset, GenreVocab, LoadOptions, Movie, PosterCheck, Split, SplitConfig};
 use model_core::inference::{Predictor, Route};
 use model_core::metrics::{calibration, Calibration};
+use model_core::stacking::lexical::Details;
 use serde::Serialize;
 
 use crate::device::DeviceChoice;
@@ -54,6 +55,10 @@ pub struct EvalArgs {
     /// Also write each movie's true and predicted genres and probabilities to this CSV file.
     #[arg(long)]
     predictions: Option<PathBuf>,
+    /// Score the movies as if they came without title and year (a lexical branch made with
+    /// them then reads the plot alone, as for a visitor who gives neither).
+    #[arg(long)]
+    without_details: bool,
 }
 
 #[derive(Serialize)]
@@ -113,7 +118,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         args.batch_size,
         "evaluating",
     );
-    let probabilities = blend_lexical(&predictor, &dataset, &selected, probabilities);
+    let probabilities = blend_lexical(&predictor, &dataset, &selected, probabilities, !args.without_details);
     let report = score(&probabilities, &selected, &predictor.bundle.manifest.thresholds, &genres.genres);
     let calibration = calibration(&probabilities, &targets(&selected), CALIBRATION_BINS);
     if let Some(path) = &args.predictions {
@@ -167,19 +172,27 @@ pub fn run(args: EvalArgs) -> Result<()> {
 }
 
 /// The model's probabilities blended with the bundle's lexical branch, where it has one (each
-/// movie's plot found by its id).
-fn blend_lexical(predictor: &Predictor, dataset: &Dataset, examples: &[Example], probabilities: Vec<f32>) -> Vec<f32> {
+/// movie's plot, and with `details` its title and year, found by its id).
+fn blend_lexical(
+    predictor: &Predictor,
+    dataset: &Dataset,
+    examples: &[Example],
+    probabilities: Vec<f32>,
+    details: bool,
+) -> Vec<f32> {
     if predictor.lexical.is_none() || examples.is_empty() {
         return probabilities;
     }
-    let plots: std::collections::HashMap<&str, &str> =
-        dataset.movies.iter().map(|m| (m.id.as_str(), m.overview.as_str())).collect();
+    let movies: std::collections::HashMap<&str, &Movie> = dataset.movies.iter().map(|m| (m.id.as_str(), m)).collect();
     let width = probabilities.len() / examples.len().max(1);
     examples
         .iter()
         .zip(probabilities.chunks(width))
         .flat_map(|(example, row)| {
-            let terms = plots.get(example.id.as_str()).and_then(|plot| predictor.lexical_terms(plot));
+            let terms = movies.get(example.id.as_str()).and_then(|movie| {
+                let given = Details { title: Some(movie.title.as_str()), year: movie.year };
+                predictor.lexical_terms(&movie.overview, if details { given } else { Details::default() })
+            });
             predictor.blended(row, terms.as_deref(), Route::Full).into_owned()
         })
         .collect()

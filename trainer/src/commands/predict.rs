@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use model_core::bundle::Bundle;
 use model_core::inference::Predictor;
+use model_core::stacking::lexical::Details;
 
 use crate::device::DeviceChoice;
 
@@ -23,6 +24,12 @@ pub struct PredictArgs {
     /// A file holding the plot.
     #[arg(long)]
     plot_file: Option<PathBuf>,
+    /// The title, where known (read by a bundle whose lexical branch was made with titles).
+    #[arg(long)]
+    title: Option<String>,
+    /// The release year, where known (read by a bundle whose lexical branch was made with years).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1800..=2200))]
+    year: Option<u16>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -34,9 +41,10 @@ pub struct PredictArgs {
 /// Runs `marquee predict`.
 pub fn run(args: PredictArgs) -> Result<()> {
     let (poster, plot) = super::read_movie(args.poster.as_deref(), args.plot.as_deref(), args.plot_file.as_deref())?;
+    let details = Details { title: args.title.as_deref(), year: args.year };
     let predictor = Predictor::new(Bundle::open(&args.bundle)?, args.device.device())?;
     let (answers, route) =
-        predictor.predict(poster.as_ref().map(|(b, n)| (b.as_slice(), n.as_str())), plot.as_deref())?;
+        predictor.predict(poster.as_ref().map(|(b, n)| (b.as_slice(), n.as_str())), plot.as_deref(), details)?;
     if args.json {
         let out = serde_json::json!({
             "model": predictor.bundle.manifest.name,

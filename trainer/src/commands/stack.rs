@@ -35,6 +35,11 @@ pub struct StackArgs {
     /// A term must appear in at least this many training plots.
     #[arg(long, default_value_t = 2)]
     min_df: usize,
+    /// What the lexical branch reads beside the plot: the data set's titles, years (as decade
+    /// words), both, or `none`. Those it reads are optional at prediction: a movie without them
+    /// is classified from its plot.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "title,year")]
+    details: Vec<Detail>,
     /// L2 penalties of the blend to try (each with plain and with class-balanced losses).
     #[arg(long, value_delimiter = ',', default_value = "0.0001,0.001,0.01,0.1")]
     blend_l2: Vec<f64>,
@@ -66,6 +71,17 @@ struct Report<'a> {
     trials: &'a [Trial],
 }
 
+/// A movie's detail the lexical branch may read beside its plot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Detail {
+    /// The title.
+    Title,
+    /// The release year.
+    Year,
+    /// Neither: the plot alone.
+    None,
+}
+
 /// Runs `marquee stack`.
 pub fn run(args: StackArgs) -> Result<()> {
     let source = bundle_dir(&args.bundle);
@@ -73,7 +89,13 @@ pub fn run(args: StackArgs) -> Result<()> {
     let device = args.device.device();
     let predictor = Predictor::new(bundle, device.clone())?;
     let settings = StackSettings {
-        grid: LexicalGrid { max_terms: args.max_terms, l2: args.l2, min_df: args.min_df },
+        grid: LexicalGrid {
+            max_terms: args.max_terms,
+            l2: args.l2,
+            min_df: args.min_df,
+            reads_title: args.details.contains(&Detail::Title),
+            reads_year: args.details.contains(&Detail::Year),
+        },
         blend_l2: args.blend_l2,
         folds: args.folds,
         limit: args.limit,

@@ -15,7 +15,9 @@ use model_core::inference::Predictor;
 use model_core::metrics::{evaluate, logit, sigmoid, tune_thresholds, MultiLabelReport};
 use model_core::models::fusion::BranchThresholds;
 use model_core::stacking::blend::{cross_fit, fold_of, Blend, BlendSettings};
-use model_core::stacking::lexical::{LexicalConfig, LexicalModel, LexicalSpec, Lexicon, SparseTerms, LEXICAL_PART};
+use model_core::stacking::lexical::{
+    Details, LexicalConfig, LexicalModel, LexicalSpec, Lexicon, SparseTerms, LEXICAL_PART,
+};
 use serde::Serialize;
 
 use super::examples::{prepare, Example};
@@ -25,10 +27,12 @@ use super::progress;
 /// A model's logits (`[movies, genres]`, row-major) on the validation and the test movies.
 pub type Outputs = (Vec<f32>, Vec<f32>);
 
-/// Movies of one split: their plots and flat multi-hot targets.
+/// Movies of one split: their plots, titles and years, and flat multi-hot targets.
 pub struct Labelled<'a> {
     /// The plots.
     pub plots: Vec<&'a str>,
+    /// Each plot's movie's title and year.
+    pub details: Vec<Details<'a>>,
     /// `[movies, genres]`, row-major.
     pub targets: Vec<f32>,
 }
@@ -83,6 +87,10 @@ pub struct LexicalGrid {
     pub l2: Vec<f32>,
     /// Minimum document frequency.
     pub min_df: usize,
+    /// Whether the branch reads titles beside the plots.
+    pub reads_title: bool,
+    /// Whether the branch reads release years (as decade words).
+    pub reads_year: bool,
 }
 
 /// The lexical branch chosen on validation.
@@ -109,11 +117,21 @@ pub fn choose_lexical(
     let mut trials = Vec::new();
     let mut fitted = Vec::new();
     for &max_terms in &grid.max_terms {
-        let config = LexicalConfig { max_terms, min_df: grid.min_df, ..LexicalConfig::default() };
-        let lexicon = Lexicon::build(&train.plots, &config);
-        let vectorize = |plots: &[&str]| -> Vec<SparseTerms> { plots.iter().map(|p| lexicon.vectorize(p)).collect() };
+        let config = LexicalConfig {
+            max_terms,
+            min_df: grid.min_df,
+            reads_title: grid.reads_title,
+            reads_year: grid.reads_year,
+            ..LexicalConfig::default()
+        };
+        let documents = |movies: &Labelled| -> Vec<String> {
+            movies.plots.iter().zip(&movies.details).map(|(plot, details)| config.document(plot, *details)).collect()
+        };
+        let training_documents = documents(train);
+        let lexicon = Lexicon::build(&training_documents.iter().map(String::as_str).collect::<Vec<_>>(), &config);
+        let vectorize = |texts: &[String]| -> Vec<SparseTerms> { texts.iter().map(|t| lexicon.vectorize(t)).collect() };
         let (train_vectors, validation_vectors, test_vectors) =
-            (vectorize(&train.plots), vectorize(&validation.plots), vectorize(&test.plots));
+            (vectorize(&training_documents), vectorize(&documents(validation)), vectorize(&documents(test)));
         for &l2 in &grid.l2 {
             let model = LexicalModel::fit(lexicon.clone(), &train_vectors, &train.targets, n, l2).quantized();
             let logits =
@@ -425,6 +443,7 @@ fn columns(values: &[f32], movies: usize, genres: usize) -> Vec<Vec<f32>> {
 fn labelled<'a>(movies: &[&'a Movie], genres: &GenreVocab) -> Labelled<'a> {
     Labelled {
         plots: movies.iter().map(|m| m.overview.as_str()).collect(),
+        details: movies.iter().map(|m| Details { title: Some(m.title.as_str()), year: m.year }).collect(),
         targets: movies.iter().flat_map(|m| genres.encode(&m.genres)).collect(),
     }
 }

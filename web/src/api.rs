@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use js_sys::{Function, Promise, Reflect, Uint8Array};
 use model_core::inference::Predictor;
-use model_core::stacking::lexical::Details;
+use model_core::stacking::lexical::{Details, YEARS};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -181,8 +181,16 @@ impl MovieDetails {
         if value.is_undefined() || value.is_null() {
             return Ok(Self::default());
         }
-        serde_wasm_bindgen::from_value(value)
-            .map_err(|e| format!("the details must be {{ title?: string, year?: number from 0 to 65535 }}: {e}"))
+        let must = format!(
+            "the details must be {{ title?: string, year?: number from {} to {} }}",
+            YEARS.start(),
+            YEARS.end()
+        );
+        let details: Self = serde_wasm_bindgen::from_value(value).map_err(|e| format!("{must}: {e}"))?;
+        match details.year {
+            Some(year) if !YEARS.contains(&year) => Err(format!("{must}: the year is {year}")),
+            _ => Ok(details),
+        }
     }
 
     fn borrowed(&self) -> Details<'_> {

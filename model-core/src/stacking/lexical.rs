@@ -15,6 +15,7 @@
 //! model's large matrices are).
 
 use std::collections::{HashMap, HashSet};
+use std::ops::RangeInclusive;
 
 use burn::tensor::f16;
 use safetensors::tensor::{Dtype, TensorView};
@@ -22,6 +23,7 @@ use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
 
 use super::blend::Blend;
+use crate::data::Movie;
 use crate::error::{Error, Result};
 use crate::int8::{dequantize_blocks, quantize_blocks, INT8_BLOCK, INT8_SCALES_SUFFIX};
 use crate::metrics::sigmoid;
@@ -176,6 +178,16 @@ pub struct Details<'a> {
     pub title: Option<&'a str>,
     /// The release year.
     pub year: Option<u16>,
+}
+
+/// The release years a movie's details may give (a year outside them is an input error).
+pub const YEARS: RangeInclusive<u16> = 1800..=2200;
+
+impl<'a> From<&'a Movie> for Details<'a> {
+    /// A data set movie's title and year.
+    fn from(movie: &'a Movie) -> Self {
+        Self { title: Some(movie.title.as_str()), year: movie.year }
+    }
 }
 
 /// How the lexicon is chosen and what it reads (the bundle's manifest keeps it).

@@ -190,8 +190,8 @@ fn blend_lexical(
         .zip(probabilities.chunks(width))
         .flat_map(|(example, row)| {
             let terms = movies.get(example.id.as_str()).and_then(|movie| {
-                let given = Details { title: Some(movie.title.as_str()), year: movie.year };
-                predictor.lexical_terms(&movie.overview, if details { given } else { Details::default() })
+                let given = if details { Details::from(*movie) } else { Details::default() };
+                predictor.lexical_terms(&movie.overview, given)
             });
             predictor.blended(row, terms.as_deref(), Route::Full).into_owned()
         })

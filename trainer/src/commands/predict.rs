@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use model_core::bundle::Bundle;
 use model_core::inference::Predictor;
-use model_core::stacking::lexical::Details;
+use model_core::stacking::lexical::{Details, YEARS};
 
 use crate::device::DeviceChoice;
 
@@ -28,7 +28,7 @@ pub struct PredictArgs {
     #[arg(long)]
     title: Option<String>,
     /// The release year, where known (read by a bundle whose lexical branch was made with years).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1800..=2200))]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(i64::from(*YEARS.start())..=i64::from(*YEARS.end())))]
     year: Option<u16>,
     /// Print JSON.
     #[arg(long)]

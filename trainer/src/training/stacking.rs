@@ -443,7 +443,7 @@ fn columns(values: &[f32], movies: usize, genres: usize) -> Vec<Vec<f32>> {
 fn labelled<'a>(movies: &[&'a Movie], genres: &GenreVocab) -> Labelled<'a> {
     Labelled {
         plots: movies.iter().map(|m| m.overview.as_str()).collect(),
-        details: movies.iter().map(|m| Details { title: Some(m.title.as_str()), year: m.year }).collect(),
+        details: movies.iter().map(|m| Details::from(*m)).collect(),
         targets: movies.iter().flat_map(|m| genres.encode(&m.genres)).collect(),
     }
 }

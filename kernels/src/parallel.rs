@@ -44,8 +44,9 @@ pub fn for_each<T: Send>(items: &mut [T], task: impl Fn(&mut T) + Sync) {
 /// Runs `main` and `side` and returns both results. In the threaded wasm package, `side` runs on
 /// a helper by itself while `main` runs here, splitting its work over the other helpers through
 /// [`for_each`], and over the side's helper too once `side` is done; so give `side` the shorter
-/// work (a model's image branch beside its text branch). Everywhere else one after the other,
-/// each splitting its own work over every thread.
+/// work (a model's image branch beside its text branch). Natively both start at once on rayon's
+/// pool (`rayon::join`), each splitting its work over the threads the other leaves idle; in the
+/// single-threaded wasm packages one after the other.
 pub fn join<M, S, A, B>(main: M, side: S) -> (A, B)
 where
     M: FnOnce() -> A + Send,
@@ -53,6 +54,8 @@ where
     A: Send,
     B: Send,
 {
+    #[cfg(not(target_arch = "wasm32"))]
+    return rayon::join(main, side);
     #[cfg(all(target_arch = "wasm32", feature = "threads"))]
     return shared::join(main, side);
     #[allow(unreachable_code)]

@@ -232,7 +232,7 @@ impl FusionClassifier {
 
     /// The fused logits, then the text branch's and the image branch's own logits, side by side
     /// (`[batch, 3 × genres]`); each branch's body runs once, the two side by side where
-    /// [`kernels::parallel::join`] runs them so (the threaded browser package).
+    /// [`kernels::parallel::join`] runs them so (natively and in the threaded browser package).
     pub fn forward_with_branches(&self, text: &TextInput, images: &Tensor<4>) -> Tensor<2> {
         let (text_features, image_features) =
             kernels::parallel::join(|| self.text.features(text), || self.image.features(images));

@@ -299,7 +299,8 @@ impl Classifier {
                 None => m.forward(images()),
             },
             Classifier::Fusion(m) => {
-                // Side by side in the threaded browser package (the image branch is the shorter).
+                // Side by side natively and in the threaded browser package (the image branch is
+                // the shorter).
                 let (t, v) = kernels::parallel::join(
                     || batch.text_cached.clone().unwrap_or_else(|| m.text_output(text())),
                     || batch.image_cached.clone().unwrap_or_else(|| m.image_output(images())),

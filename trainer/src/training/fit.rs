@@ -118,8 +118,13 @@ pub fn predict(
 /// Like [`predict`] with any `forward`: its outputs may be wider than the genres (a fusion's
 /// branch logits after its own, [`Classifier::forward_with_branches`]); the probabilities have
 /// its width, the loss is the first `genres` columns'.
+///
+/// Two batches are in flight at a time, one started on each of two of rayon's threads: a
+/// forward pass has stretches that run on one thread (element-wise operations, the batch's
+/// assembly), and while one batch is in such a stretch the other batch's products and
+/// convolutions keep the other core busy. Each batch's numbers do not depend on the other's.
 pub fn predict_with(
-    forward: &dyn Fn(&Batch) -> Tensor<2>,
+    forward: &(dyn Fn(&Batch) -> Tensor<2> + Sync),
     examples: &[Example],
     text: Option<&TextPreprocessor>,
     image: Option<&ImagePreprocessing>,
@@ -133,21 +138,35 @@ pub fn predict_with(
     let mut order: Vec<usize> = (0..examples.len()).collect();
     order.sort_by_key(|&i| examples[i].tokens.as_ref().map_or(0, Vec::len));
     let genres = examples.first().map_or(0, |e| e.target.len());
-    let mut probabilities = Vec::new();
-    let mut loss_sum = 0.0;
-    for chunk in order.chunks(batch_size.max(1)) {
+    // One batch: its rows of probabilities (in `chunk`'s order) and its summed loss.
+    let run = |chunk: &[usize]| -> (Vec<f32>, f64) {
         let refs: Vec<&Example> = chunk.iter().map(|&i| &examples[i]).collect();
         let (input, targets) = batch(&refs, text, image, device, None);
         let logits = forward(&input);
-        let width = logits.dims()[1];
         let loss: f32 = bce_with_logits(logits.clone().narrow(1, 0, genres), targets, None).into_scalar();
-        loss_sum += f64::from(loss) * chunk.len() as f64;
-        probabilities.resize(examples.len() * width, 0.0);
         let rows = ops::sigmoid(logits).into_data().try_to_vec::<f32>().expect("f32 logits");
-        for (&i, row) in chunk.iter().zip(rows.chunks(width)) {
-            probabilities[i * width..(i + 1) * width].copy_from_slice(row);
-        }
         bar.inc(chunk.len() as u64);
+        (rows, f64::from(loss) * chunk.len() as f64)
+    };
+    let chunks: Vec<&[usize]> = order.chunks(batch_size.max(1)).collect();
+    let mut probabilities = Vec::new();
+    let mut loss_sum = 0.0;
+    for pair in chunks.chunks(2) {
+        let done = match pair {
+            [first, second] => {
+                let (a, b) = rayon::join(|| run(first), || run(second));
+                vec![(*first, a), (*second, b)]
+            }
+            _ => vec![(pair[0], run(pair[0]))],
+        };
+        for (chunk, (rows, loss)) in done {
+            let width = rows.len() / chunk.len();
+            probabilities.resize(examples.len() * width, 0.0);
+            for (&i, row) in chunk.iter().zip(rows.chunks(width)) {
+                probabilities[i * width..(i + 1) * width].copy_from_slice(row);
+            }
+            loss_sum += loss;
+        }
     }
     bar.finish_and_clear();
     (probabilities, loss_sum / examples.len().max(1) as f64)

@@ -8,6 +8,7 @@
 //! - [`product_kernel`]: which kernel runs those products, and making OpenBLAS use the processor's
 //!   AVX2 or AVX-512 kernels whatever core it detected;
 //! - [`conv`]: 2-D convolutions as im2col into those products (with OpenBLAS, and in wasm);
+//! - [`pool`]: ReLU and 2x2 max pooling in one pass, forward and backward;
 //! - [`recurrence`]: the LSTM recurrence, forward and backward through time;
 //! - [`parallel`]: how all of them split their work over threads (rayon natively; web workers
 //!   beside the page's thread in the threaded browser package, feature `threads`, where a
@@ -24,5 +25,6 @@ pub mod math;
 #[cfg_attr(all(feature = "openblas", not(target_arch = "wasm32"), not(test)), allow(dead_code))]
 mod packed;
 pub mod parallel;
+pub mod pool;
 pub mod product_kernel;
 pub mod recurrence;

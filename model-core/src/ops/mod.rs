@@ -9,6 +9,8 @@
 //! - [`conv2d`] and [`conv2d_batch_norm`]: 1x1 convolutions as matrix products, the others as
 //!   im2col into those products at inference, and BatchNorm folded into the convolution before it at
 //!   inference;
+//! - [`relu_max_pool2d`]: ReLU and a 2x2 max pooling with stride 2 in one pass, with its
+//!   backward (`kernels::pool`), in place of burn-flex's ReLU pass and general pooling;
 //! - [`lstm`]: an LSTM layer as one product for every step's input projections and one fused
 //!   recurrence (`kernels::recurrence`) with its own backward pass through time.
 //!
@@ -21,6 +23,7 @@ use burn::backend::Dispatch;
 use burn::module::Param;
 use burn::nn::activation::Activation;
 use burn::nn::conv::Conv2d;
+use burn::nn::pool::MaxPool2d;
 use burn::nn::{BatchNorm, BiLstm, Linear, Lstm, PaddingConfig2d};
 use burn::tensor::DType;
 use burn::tensor::{Device, Tensor};
@@ -197,6 +200,21 @@ pub fn conv2d_batch_norm(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<
     folded.bias = Some(Param::from_tensor((bias - bn.running_mean.value()) * scale.clone() + bn.beta.val()));
     folded.weight = Param::from_tensor(conv.weight.val() * scale.reshape([outputs, 1, 1, 1]));
     conv2d(&folded, x)
+}
+
+/// `pool(relu(x))` for a burn [`MaxPool2d`] over `x` `[batch, channels, h, w]`. On the CPU in
+/// f32 a 2x2 pooling with stride 2 (no padding, floor) runs as one pass with its own backward
+/// (`kernels::pool`); any other is burn's ReLU, then its pooling.
+pub fn relu_max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    let halving = pool.kernel_size == [2, 2]
+        && pool.stride == [2, 2]
+        && pool.dilation == [1, 1]
+        && !pool.ceil_mode
+        && symmetric_padding(&pool.padding) == Some([0, 0]);
+    if !halving || !on_cpu(&x) || x.dtype() != DType::F32 {
+        return pool.forward(burn::tensor::activation::relu(x));
+    }
+    Tensor::from_dispatch(<Dispatch as CpuOps>::marquee_relu_max_pool(x.into_dispatch()))
 }
 
 /// Whether `layer` is the plain LSTM the fused kernel computes: batch first, sigmoid gates,
@@ -401,6 +419,32 @@ mod tests {
         let theirs = conv.forward(x.clone()).powf_scalar(2.0).sum().backward();
         let weight = |g: &burn::tensor::Gradients| conv.weight.val().grad(g).unwrap().reshape([1, 4, 6]);
         close(weight(&ours), weight(&theirs), 1e-5);
+    }
+
+    #[test]
+    fn relu_max_pooling_matches_burns_with_gradients() {
+        use burn::nn::pool::MaxPool2dConfig;
+        let device = Device::flex().autodiff();
+        let pool = MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
+        let flat = |t: Tensor<4>| {
+            let [b, c, h, w] = t.dims();
+            t.reshape([b, c, h * w])
+        };
+        for shape in [[2, 3, 8, 6], [1, 2, 7, 5]] {
+            let x = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), &device).require_grad();
+            let pooled = [shape[0], shape[1], shape[2] / 2, shape[3] / 2];
+            let weights = Tensor::<4>::random(pooled, Distribution::Uniform(-1.0, 1.0), &device);
+            let ours = relu_max_pool2d(&pool, x.clone());
+            let theirs = pool.forward(burn::tensor::activation::relu(x.clone()));
+            close(flat(ours.clone()), flat(theirs.clone()), 0.0);
+            let ours = (ours * weights.clone()).sum().backward();
+            let theirs = (theirs * weights).sum().backward();
+            close(flat(x.grad(&ours).unwrap()), flat(x.grad(&theirs).unwrap()), 0.0);
+        }
+        // A pooling the kernel does not compute (3x3, stride 2) is burn's.
+        let other = MaxPool2dConfig::new([3, 3]).with_strides([2, 2]).init();
+        let x = Tensor::<4>::random([1, 2, 7, 7], Distribution::Uniform(-1.0, 1.0), &device);
+        close(flat(relu_max_pool2d(&other, x.clone())), flat(other.forward(burn::tensor::activation::relu(x))), 0.0);
     }
 
     #[test]

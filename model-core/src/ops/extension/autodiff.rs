@@ -53,6 +53,23 @@ impl<B: Backend + CpuOps> Backward<B, 1> for UnaryBackward {
     }
 }
 
+/// ReLU and 2x2 max pooling's backward, from the saved input and output.
+#[derive(Debug)]
+struct ReluMaxPoolBackward;
+
+impl<B: Backend + CpuOps> Backward<B, 1> for ReluMaxPoolBackward {
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, output) = ops.state;
+        if let Some(node) = node {
+            grads.register::<B>(node.id, B::marquee_relu_max_pool_backward(x, output, grad));
+        }
+    }
+}
+
 /// The LSTM recurrence's backward, from its saved states.
 #[derive(Debug)]
 struct LstmBackward;
@@ -114,6 +131,26 @@ impl<B: Backend + CpuOps, C: CheckpointStrategy> CpuOps for Autodiff<B, C> {
             }
             OpsKind::UnTracked(prep) => prep.finish(B::marquee_lstm(projected.into_primitive(), w_hh.into_primitive())),
         }
+    }
+
+    fn marquee_relu_max_pool(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match ReluMaxPoolBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let input = x.primitive().clone();
+                let out = B::marquee_relu_max_pool(input.clone());
+                prep.finish((input, out.clone()), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::marquee_relu_max_pool(x.into_primitive())),
+        }
+    }
+
+    /// Untracked (no second derivatives).
+    fn marquee_relu_max_pool_backward(
+        x: FloatTensor<Self>,
+        output: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::marquee_relu_max_pool_backward(Self::inner(x), Self::inner(output), Self::inner(grad)))
     }
 
     /// Untracked: [`super::conv2d`] calls it only where no gradient is wanted.

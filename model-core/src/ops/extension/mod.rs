@@ -36,6 +36,15 @@ pub trait CpuOps: Backend {
     /// `x W + b` at inference (no gradient flows through it): `x` `[rows, d_in]`, `weight`
     /// `[d_in, d_out]`, `bias` `[d_out]`, the bias added by the product itself.
     fn marquee_linear(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// ReLU then 2x2 max pooling with stride 2 of f32 `x` `[batch, channels, h, w]`.
+    fn marquee_relu_max_pool(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// The gradient of [`CpuOps::marquee_relu_max_pool`]'s input from that input, its output and
+    /// the output's gradient.
+    fn marquee_relu_max_pool_backward(
+        x: FloatTensor<Self>,
+        output: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
     /// The LSTM recurrence over projected inputs `[batch, len, 4h]` with hidden weights
     /// `[h, 4h]`: the hidden states `[batch, len, h]`.
     fn marquee_lstm(projected: FloatTensor<Self>, w_hh: FloatTensor<Self>) -> FloatTensor<Self>;
@@ -232,6 +241,20 @@ impl CpuOps for Flex {
         Flex::conv2d(x, weight, Some(bias), options)
     }
 
+    fn marquee_relu_max_pool(x: FlexTensor) -> FlexTensor {
+        let [batch, channels, height, width] = pool_dims(&x);
+        let out = kernels::pool::relu_max_pool_2x2(f32s(&contiguous_f32(x)), batch * channels, height, width);
+        from_values(out, [batch, channels, height / 2, width / 2].into())
+    }
+
+    fn marquee_relu_max_pool_backward(x: FlexTensor, output: FlexTensor, grad: FlexTensor) -> FlexTensor {
+        let [batch, channels, height, width] = pool_dims(&x);
+        let (x, output, grad) = (contiguous_f32(x), contiguous_f32(output), contiguous_f32(grad));
+        let planes = batch * channels;
+        let dx = kernels::pool::relu_max_pool_2x2_backward(f32s(&x), f32s(&output), f32s(&grad), planes, height, width);
+        from_values(dx, [batch, channels, height, width].into())
+    }
+
     fn marquee_lstm_forward(projected: FlexTensor, w_hh: FlexTensor) -> (FlexTensor, FlexTensor, FlexTensor) {
         let [batch, len, h] = lstm_dims(&projected, &w_hh);
         let (projected, w_hh) = (contiguous_f32(projected), contiguous_f32(w_hh));
@@ -265,6 +288,16 @@ fn lstm_dims(gates: &FlexTensor, w_hh: &FlexTensor) -> [usize; 3] {
     assert!(gates.dtype() == DType::F32 && w_hh.dtype() == DType::F32, "the LSTM kernel runs in f32");
     assert!(g.num_dims() == 3 && w.num_dims() == 2 && g[2] == w[1] && w[1] == 4 * w[0], "LSTM shapes {g:?} and {w:?}");
     [g[0], g[1], w[0]]
+}
+
+/// `[batch, channels, h, w]` of a pooling's input.
+///
+/// # Panics
+/// When it is not an f32 tensor of rank 4 (the caller in [`super`] checks first).
+fn pool_dims(x: &FlexTensor) -> [usize; 4] {
+    let shape = x.layout().shape();
+    assert!(x.dtype() == DType::F32 && shape.num_dims() == 4, "the pooling kernel takes f32 images, not {shape:?}");
+    [shape[0], shape[1], shape[2], shape[3]]
 }
 
 /// The values of a contiguous f32 tensor.

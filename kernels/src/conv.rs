@@ -77,6 +77,88 @@ fn im2col(image: &[f32], s: &Conv2dShape, cols: &mut [f32]) {
     }
 }
 
+/// Adds the im2col matrix `cols` of one image back into its places in `image` (each value to
+/// the input pixel [`im2col`] read it from): the transpose of [`im2col`].
+fn col2im(cols: &[f32], s: &Conv2dShape, image: &mut [f32]) {
+    let [oh, ow] = s.output_size();
+    let mut row = 0;
+    for c in 0..s.channels {
+        let plane = &mut image[c * s.height * s.width..(c + 1) * s.height * s.width];
+        for ki in 0..s.kernel[0] {
+            for kj in 0..s.kernel[1] {
+                let source = &cols[row * oh * ow..(row + 1) * oh * ow];
+                for y in 0..oh {
+                    let iy = (y * s.stride[0] + ki * s.dilation[0]) as isize - s.padding[0] as isize;
+                    if iy < 0 || iy >= s.height as isize {
+                        continue;
+                    }
+                    let target = &mut plane[iy as usize * s.width..(iy as usize + 1) * s.width];
+                    let offset = (kj * s.dilation[1]) as isize - s.padding[1] as isize;
+                    for (x, &value) in source[y * ow..(y + 1) * ow].iter().enumerate() {
+                        let ix = (x * s.stride[1]) as isize + offset;
+                        if ix >= 0 && ix < s.width as isize {
+                            target[ix as usize] += value;
+                        }
+                    }
+                }
+                row += 1;
+            }
+        }
+    }
+}
+
+/// The gradients of [`conv2d`] (groups 1) from the output's gradient `grad` `[batch, outputs,
+/// oh, ow]`: the input's `[batch, channels, h, w]`, the weight's `[outputs, channels, kh, kw]`
+/// and the bias's `[outputs]`. Per image, `d weight += grad x cols^T` and `d cols = weight^T x
+/// grad`, folded back into the input's gradient ([`col2im`]); the images are split over the
+/// threads in groups, each group summing its own weight gradient, and the groups' sums added at
+/// the end.
+///
+/// # Panics
+/// When a slice's length does not match `shape`.
+pub fn conv2d_backward(x: &[f32], weight: &[f32], grad: &[f32], shape: &Conv2dShape) -> [Vec<f32>; 3] {
+    let [oh, ow] = shape.output_size();
+    let (patch, pixels, outputs) = (shape.patch(), oh * ow, shape.outputs);
+    let image_len = shape.channels * shape.height * shape.width;
+    assert_eq!(x.len(), shape.batch * image_len, "convolution input");
+    assert_eq!(weight.len(), outputs * patch, "convolution weight");
+    assert_eq!(grad.len(), shape.batch * outputs * pixels, "convolution output gradient");
+    let mut dx = vec![0.0f32; x.len()];
+    let per_group = shape.batch.div_ceil(crate::parallel::threads()).max(1);
+    // Each group: its images, their gradients, their input gradients, and its weight and bias sums.
+    type Group<'a> = (&'a [f32], &'a [f32], &'a mut [f32], Vec<f32>, Vec<f32>);
+    let mut groups: Vec<Group<'_>> = x
+        .chunks(per_group * image_len)
+        .zip(grad.chunks(per_group * outputs * pixels))
+        .zip(dx.chunks_mut(per_group * image_len))
+        .map(|((images, grads), dxs)| (images, grads, dxs, vec![0.0f32; outputs * patch], vec![0.0f32; outputs]))
+        .collect();
+    crate::parallel::for_each(&mut groups, |(images, grads, dxs, d_weight, d_bias)| {
+        let (mut cols, mut d_cols) = (vec![0.0f32; patch * pixels], vec![0.0f32; patch * pixels]);
+        let each = images.chunks(image_len).zip(grads.chunks(outputs * pixels)).zip(dxs.chunks_mut(image_len));
+        for ((image, image_grad), image_dx) in each {
+            im2col(image, shape, &mut cols);
+            let weight_dims = Dims { m: outputs, n: patch, k: pixels };
+            let (g, c) = (Operand::plain(image_grad, pixels), Operand::transposed(&cols, pixels));
+            sgemm(weight_dims, g, c, 1.0, d_weight, patch);
+            let cols_dims = Dims { m: patch, n: pixels, k: outputs };
+            let (w, g) = (Operand::transposed(weight, patch), Operand::plain(image_grad, pixels));
+            sgemm(cols_dims, w, g, 0.0, &mut d_cols, pixels);
+            col2im(&d_cols, shape, image_dx);
+            for (sum, plane) in d_bias.iter_mut().zip(image_grad.chunks(pixels)) {
+                *sum += plane.iter().sum::<f32>();
+            }
+        }
+    });
+    let (mut d_weight, mut d_bias) = (vec![0.0f32; outputs * patch], vec![0.0f32; outputs]);
+    for (_, _, _, group_weight, group_bias) in &groups {
+        d_weight.iter_mut().zip(group_weight).for_each(|(sum, v)| *sum += v);
+        d_bias.iter_mut().zip(group_bias).for_each(|(sum, v)| *sum += v);
+    }
+    drop(groups);
+    [dx, d_weight, d_bias]
+}
+
 /// `conv(x [batch, channels, h, w], weight [outputs, channels, kh, kw]) + bias [outputs]`, all
 /// contiguous: a new `[batch, outputs, oh, ow]`. A 1x1 convolution (stride 1, no padding) reads
 /// the images as they are (each is its own im2col matrix); the bias is added by the products.
@@ -390,6 +472,45 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_backward_pass_is_the_definitions_adjoint() {
+        let value = |i: usize| ((i * 2_654_435_761) % 1000) as f32 / 500.0 - 1.0;
+        for (batch, kernel, stride, padding, dilation) in [
+            (2, [3, 3], [1, 1], [1, 1], [1, 1]),
+            (3, [3, 3], [2, 2], [1, 1], [1, 1]),
+            (1, [5, 3], [1, 2], [2, 0], [2, 1]),
+        ] {
+            let s =
+                Conv2dShape { batch, channels: 3, height: 8, width: 7, outputs: 4, kernel, stride, padding, dilation };
+            let x: Vec<f32> = (0..batch * 3 * 8 * 7).map(value).collect();
+            let weight: Vec<f32> = (0..4 * 3 * kernel[0] * kernel[1]).map(|i| value(i + 5)).collect();
+            let bias = vec![0.5, -0.25, 0.0, 1.0];
+            let [oh, ow] = s.output_size();
+            let grad: Vec<f32> = (0..batch * 4 * oh * ow).map(|i| value(i + 11)).collect();
+            let [dx, d_weight, d_bias] = conv2d_backward(&x, &weight, &grad, &s);
+            // The loss sum(grad * conv(x, weight, bias)) is linear in each argument: adding 1 to
+            // one value changes it by exactly that value's gradient.
+            let loss = |x: &[f32], weight: &[f32], bias: &[f32]| -> f64 {
+                naive(x, weight, bias, &s).iter().zip(&grad).map(|(&o, &g)| f64::from(o) * f64::from(g)).sum()
+            };
+            let base = loss(&x, &weight, &bias);
+            let bumped = |values: &[f32], i: usize| {
+                let mut values = values.to_vec();
+                values[i] += 1.0;
+                values
+            };
+            let check = |name: &str, got: &[f32], changed: &dyn Fn(usize) -> f64| {
+                for (i, &g) in got.iter().enumerate() {
+                    let expected = changed(i) - base;
+                    assert!((f64::from(g) - expected).abs() < 2e-3, "{s:?}: d {name}[{i}] {g} against {expected}");
+                }
+            };
+            check("x", &dx, &|i| loss(&bumped(&x, i), &weight, &bias));
+            check("weight", &d_weight, &|i| loss(&x, &bumped(&weight, i), &bias));
+            check("bias", &d_bias, &|i| loss(&x, &weight, &bumped(&bias, i)));
         }
     }
 

@@ -53,6 +53,27 @@ impl<B: Backend + CpuOps> Backward<B, 1> for UnaryBackward {
     }
 }
 
+/// A convolution's backward (groups 1), from the saved input and weight.
+#[derive(Debug)]
+struct Conv2dBackward;
+
+impl<B: Backend + CpuOps> Backward<B, 3> for Conv2dBackward {
+    /// The input, the weight and the geometry.
+    type State = (FloatTensor<B>, FloatTensor<B>, [usize; 7]);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [x_node, weight_node, bias_node] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, weight, geometry) = ops.state;
+        let (dx, d_weight, d_bias) = B::marquee_conv2d_backward(x, weight, grad, geometry);
+        for (node, gradient) in [(x_node, dx), (weight_node, d_weight), (bias_node, d_bias)] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, gradient);
+            }
+        }
+    }
+}
+
 /// ReLU and 2x2 max pooling's backward, from the saved input and output.
 #[derive(Debug)]
 struct ReluMaxPoolBackward;
@@ -153,14 +174,39 @@ impl<B: Backend + CpuOps, C: CheckpointStrategy> CpuOps for Autodiff<B, C> {
         Self::from_inner(B::marquee_relu_max_pool_backward(Self::inner(x), Self::inner(output), Self::inner(grad)))
     }
 
-    /// Untracked: [`super::conv2d`] calls it only where no gradient is wanted.
+    /// Tracked for groups 1 ([`super::conv2d`] calls a depthwise one only where no gradient is
+    /// wanted).
     fn marquee_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         geometry: [usize; 7],
     ) -> FloatTensor<Self> {
-        Self::from_inner(B::marquee_conv2d(Self::inner(x), Self::inner(weight), Self::inner(bias), geometry))
+        match Conv2dBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let (input, filters) = (x.primitive().clone(), weight.primitive().clone());
+                let out = B::marquee_conv2d(input.clone(), filters.clone(), bias.into_primitive(), geometry);
+                prep.finish((input, filters, geometry), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::marquee_conv2d(
+                x.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
+                geometry,
+            )),
+        }
+    }
+
+    /// Untracked (no second derivatives).
+    fn marquee_conv2d_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        geometry: [usize; 7],
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (dx, d_weight, d_bias) =
+            B::marquee_conv2d_backward(Self::inner(x), Self::inner(weight), Self::inner(grad), geometry);
+        (Self::from_inner(dx), Self::from_inner(d_weight), Self::from_inner(d_bias))
     }
 
     /// Untracked: [`super::linear`] calls it only where no gradient is wanted.

@@ -23,16 +23,23 @@ pub trait CpuOps: Backend {
     fn marquee_unary(x: FloatTensor<Self>, op: Unary) -> FloatTensor<Self>;
     /// `grad * f'(x)`, from what [`Unary::backward_from_output`] says is saved.
     fn marquee_unary_backward(saved: FloatTensor<Self>, grad: FloatTensor<Self>, op: Unary) -> FloatTensor<Self>;
-    /// A convolution at inference (no gradient flows through it): `x` `[batch, in, h, w]`,
-    /// `weight` `[out, in / groups, kh, kw]`, `bias` `[out]`, `geometry` the stride, zero
-    /// padding and dilation, each `[rows, columns]`, then the groups (1, or `in` for a depthwise
-    /// convolution).
+    /// A convolution: `x` `[batch, in, h, w]`, `weight` `[out, in / groups, kh, kw]`, `bias`
+    /// `[out]`, `geometry` the stride, zero padding and dilation, each `[rows, columns]`, then the
+    /// groups (1, or `in` for a depthwise convolution, which has no backward pass here).
     fn marquee_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         geometry: [usize; 7],
     ) -> FloatTensor<Self>;
+    /// The gradients of `x`, `weight` and `bias` of [`CpuOps::marquee_conv2d`] with groups 1,
+    /// from the output's gradient.
+    fn marquee_conv2d_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        geometry: [usize; 7],
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
     /// `x W + b` at inference (no gradient flows through it): `x` `[rows, d_in]`, `weight`
     /// `[d_in, d_out]`, `bias` `[d_out]`, the bias added by the product itself.
     fn marquee_linear(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
@@ -253,6 +260,46 @@ impl CpuOps for Flex {
         let planes = batch * channels;
         let dx = kernels::pool::relu_max_pool_2x2_backward(f32s(&x), f32s(&output), f32s(&grad), planes, height, width);
         from_values(dx, [batch, channels, height, width].into())
+    }
+
+    fn marquee_conv2d_backward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        grad: FlexTensor,
+        geometry: [usize; 7],
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let [stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups] = geometry;
+        #[cfg(any(feature = "openblas", target_arch = "wasm32"))]
+        if groups == 1 && [&x, &weight, &grad].iter().all(|t| t.dtype() == DType::F32) {
+            let (xs, ws) = (x.layout().shape().clone(), weight.layout().shape().clone());
+            let shape = kernels::conv::Conv2dShape {
+                batch: xs[0],
+                channels: xs[1],
+                height: xs[2],
+                width: xs[3],
+                outputs: ws[0],
+                kernel: [ws[2], ws[3]],
+                stride: [stride_h, stride_w],
+                padding: [pad_h, pad_w],
+                dilation: [dilation_h, dilation_w],
+            };
+            let (x, weight, grad) = (contiguous_f32(x), contiguous_f32(weight), contiguous_f32(grad));
+            let [dx, d_weight, d_bias] = kernels::conv::conv2d_backward(f32s(&x), f32s(&weight), f32s(&grad), &shape);
+            return (from_values(dx, xs), from_values(d_weight, ws), from_values(d_bias, [shape.outputs].into()));
+        }
+        let options = burn::backend::ops::ConvOptions::new(
+            [stride_h, stride_w],
+            [pad_h, pad_w],
+            [dilation_h, dilation_w],
+            groups,
+        );
+        let outputs = weight.layout().shape()[0];
+        let bias = Flex::float_zeros([outputs].into(), &Default::default(), x.dtype().into());
+        (
+            Flex::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), options.clone()),
+            Flex::conv2d_weight_backward(x.clone(), weight, grad.clone(), options),
+            Flex::conv2d_bias_backward(x, bias, grad),
+        )
     }
 
     fn marquee_lstm_forward(projected: FlexTensor, w_hh: FlexTensor) -> (FlexTensor, FlexTensor, FlexTensor) {

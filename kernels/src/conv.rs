@@ -159,6 +159,75 @@ pub fn conv2d_backward(x: &[f32], weight: &[f32], grad: &[f32], shape: &Conv2dSh
     [dx, d_weight, d_bias]
 }
 
+/// The gradients of [`depthwise_conv2d`] from the output's gradient `grad` `[batch, channels, oh,
+/// ow]`: the input's `[batch, channels, h, w]`, the weight's `[channels, kh, kw]` and the bias's
+/// `[channels]`. Each plane runs on its own (in parallel): its input zero-padded once, then for
+/// every tap one pass over the output rows that adds the tap's weight gradient and spreads the
+/// output gradient back over the padded input's gradient, whose inside is the plane's.
+///
+/// # Panics
+/// When a slice's length does not match `shape`, or `shape` is not depthwise.
+pub fn depthwise_conv2d_backward(x: &[f32], weight: &[f32], grad: &[f32], shape: &Conv2dShape) -> [Vec<f32>; 3] {
+    let s = shape;
+    assert!(s.outputs == s.channels && s.dilation == [1, 1], "a depthwise convolution without dilation");
+    let [oh, ow] = s.output_size();
+    let [kh, kw] = s.kernel;
+    let (plane, taps) = (s.height * s.width, kh * kw);
+    assert_eq!(x.len(), s.batch * s.channels * plane, "convolution input");
+    assert_eq!(weight.len(), s.channels * taps, "convolution weight");
+    assert_eq!(grad.len(), s.batch * s.channels * oh * ow, "convolution output gradient");
+    let (padded_h, padded_w) = (s.height + 2 * s.padding[0], s.width + 2 * s.padding[1]);
+    let mut dx = vec![0.0f32; x.len()];
+    // Each plane's weight and bias gradients, summed over the batch at the end.
+    let mut plane_sums = vec![0.0f32; s.batch * s.channels * (taps + 1)];
+    let mut planes: Vec<_> = x
+        .chunks(plane)
+        .zip(grad.chunks(oh * ow))
+        .zip(dx.chunks_mut(plane).zip(plane_sums.chunks_mut(taps + 1)))
+        .enumerate()
+        .collect();
+    crate::parallel::for_each(&mut planes, |(index, ((input, plane_grad), (plane_dx, sums)))| {
+        let c = *index % s.channels;
+        let filter = &weight[c * taps..(c + 1) * taps];
+        let mut padded = vec![0.0f32; padded_h * padded_w];
+        let mut padded_dx = vec![0.0f32; padded_h * padded_w];
+        for (row, source) in input.chunks(s.width).enumerate() {
+            let start = (row + s.padding[0]) * padded_w + s.padding[1];
+            padded[start..start + s.width].copy_from_slice(source);
+        }
+        let [sy, sx] = s.stride;
+        for ki in 0..kh {
+            for kj in 0..kw {
+                let tap = filter[ki * kw + kj];
+                let mut tap_grad = 0.0f32;
+                for (y, g_row) in plane_grad.chunks(ow).enumerate() {
+                    let start = (y * sy + ki) * padded_w + kj;
+                    let span = (ow - 1) * sx + 1;
+                    let (inputs, targets) = (&padded[start..start + span], &mut padded_dx[start..start + span]);
+                    for (x, &g) in g_row.iter().enumerate() {
+                        tap_grad += g * inputs[x * sx];
+                        targets[x * sx] += g * tap;
+                    }
+                }
+                sums[ki * kw + kj] = tap_grad;
+            }
+        }
+        sums[taps] = plane_grad.iter().sum();
+        for (row, target) in plane_dx.chunks_mut(s.width).enumerate() {
+            let start = (row + s.padding[0]) * padded_w + s.padding[1];
+            target.copy_from_slice(&padded_dx[start..start + s.width]);
+        }
+    });
+    drop(planes);
+    let (mut d_weight, mut d_bias) = (vec![0.0f32; s.channels * taps], vec![0.0f32; s.channels]);
+    for (index, sums) in plane_sums.chunks(taps + 1).enumerate() {
+        let c = index % s.channels;
+        d_weight[c * taps..(c + 1) * taps].iter_mut().zip(sums).for_each(|(total, v)| *total += v);
+        d_bias[c] += sums[taps];
+    }
+    [dx, d_weight, d_bias]
+}
+
 /// `conv(x [batch, channels, h, w], weight [outputs, channels, kh, kw]) + bias [outputs]`, all
 /// contiguous: a new `[batch, outputs, oh, ow]`. A 1x1 convolution (stride 1, no padding) reads
 /// the images as they are (each is its own im2col matrix); the bias is added by the products.
@@ -495,6 +564,54 @@ mod tests {
             // one value changes it by exactly that value's gradient.
             let loss = |x: &[f32], weight: &[f32], bias: &[f32]| -> f64 {
                 naive(x, weight, bias, &s).iter().zip(&grad).map(|(&o, &g)| f64::from(o) * f64::from(g)).sum()
+            };
+            let base = loss(&x, &weight, &bias);
+            let bumped = |values: &[f32], i: usize| {
+                let mut values = values.to_vec();
+                values[i] += 1.0;
+                values
+            };
+            let check = |name: &str, got: &[f32], changed: &dyn Fn(usize) -> f64| {
+                for (i, &g) in got.iter().enumerate() {
+                    let expected = changed(i) - base;
+                    assert!((f64::from(g) - expected).abs() < 2e-3, "{s:?}: d {name}[{i}] {g} against {expected}");
+                }
+            };
+            check("x", &dx, &|i| loss(&bumped(&x, i), &weight, &bias));
+            check("weight", &d_weight, &|i| loss(&x, &bumped(&weight, i), &bias));
+            check("bias", &d_bias, &|i| loss(&x, &weight, &bumped(&bias, i)));
+        }
+    }
+
+    #[test]
+    fn the_depthwise_backward_pass_is_the_definitions_adjoint() {
+        let value = |i: usize| ((i * 2_654_435_761) % 1000) as f32 / 500.0 - 1.0;
+        for (batch, kernel, stride, padding) in
+            [(2, [3, 3], [1, 1], [1, 1]), (1, [5, 5], [2, 2], [2, 2]), (2, [3, 3], [2, 2], [0, 0])]
+        {
+            let s = Conv2dShape {
+                batch,
+                channels: 3,
+                height: 9,
+                width: 8,
+                outputs: 3,
+                kernel,
+                stride,
+                padding,
+                dilation: [1, 1],
+            };
+            let [oh, ow] = s.output_size();
+            let x: Vec<f32> = (0..batch * 3 * 9 * 8).map(value).collect();
+            let weight: Vec<f32> = (0..3 * kernel[0] * kernel[1]).map(|i| value(i + 5)).collect();
+            let bias = vec![0.5, -0.25, 1.0];
+            let grad: Vec<f32> = (0..batch * 3 * oh * ow).map(|i| value(i + 11)).collect();
+            let [dx, d_weight, d_bias] = depthwise_conv2d_backward(&x, &weight, &grad, &s);
+            let loss = |x: &[f32], weight: &[f32], bias: &[f32]| -> f64 {
+                depthwise_conv2d(x, weight, bias, &s)
+                    .iter()
+                    .zip(&grad)
+                    .map(|(&o, &g)| f64::from(o) * f64::from(g))
+                    .sum()
             };
             let base = loss(&x, &weight, &bias);
             let bumped = |values: &[f32], i: usize| {

@@ -7,8 +7,8 @@
 //! - [`gelu`], [`sigmoid`], [`tanh`], [`relu6`] and [`softmax`]'s exponentials: vectorised
 //!   element-wise functions (`kernels::math`) in place of burn-flex's scalar `libm` calls;
 //! - [`conv2d`] and [`conv2d_batch_norm`]: 1x1 convolutions as matrix products, the others as
-//!   im2col into those products (with a backward pass for groups 1), and BatchNorm folded into the
-//!   convolution before it at inference;
+//!   im2col into those products, depthwise ones directly, each with a backward pass, and
+//!   BatchNorm folded into the convolution before it at inference;
 //! - [`relu_max_pool2d`]: ReLU and a 2x2 max pooling with stride 2 in one pass, with its
 //!   backward (`kernels::pool`), in place of burn-flex's ReLU pass and general pooling;
 //! - [`lstm`]: an LSTM layer as one product for every step's input projections and one fused
@@ -133,9 +133,9 @@ fn pointwise(conv: &Conv2d) -> bool {
 /// A burn [`Conv2d`] over `x` `[batch, in, h, w]`. On the CPU a 1x1 convolution runs as one
 /// matrix product per image (`[out, in] x [in, h * w]`, OpenBLAS or the packed wasm product; at
 /// inference the product adds the bias), any other ungrouped one as im2col into those products
-/// (with its own backward pass in training: the products again and the transpose of im2col)
-/// instead of burn-flex's channels-last copy, im2col tiles and `gemm`, and at inference (no
-/// autodiff) a depthwise one with contiguous taps whatever its stride.
+/// instead of burn-flex's channels-last copy, im2col tiles and `gemm`, and a depthwise one with
+/// contiguous taps whatever its stride; in training each with its own backward pass (the
+/// products again and the transpose of im2col; the depthwise one plane by plane).
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     if !on_cpu(&x) || x.dtype() != DType::F32 {
         return conv.forward(x);
@@ -152,9 +152,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         return product.reshape([batch, outputs, height, width]);
     }
     match symmetric_padding(&conv.padding) {
-        Some([pad_h, pad_w])
-            if conv.groups == 1 || (conv.groups == channels && outputs == channels && !x.device().is_autodiff()) =>
-        {
+        Some([pad_h, pad_w]) if conv.groups == 1 || (conv.groups == channels && outputs == channels) => {
             let bias = match &conv.bias {
                 Some(bias) => bias.val(),
                 None => Tensor::zeros([outputs], &x.device()),
@@ -412,19 +410,26 @@ mod tests {
             let expected = bn.forward(conv.forward(x.clone()));
             close(flat(conv2d_batch_norm(&conv, &bn, x.clone())), flat(expected), 1e-5);
         }
-        // Training: the gradients of a 3x3 convolution (im2col, with its own backward) and of a
-        // 1x1 one (through the product) are burn's.
+        // Training: the gradients of the im2col and depthwise convolutions (each with its own
+        // backward) and of a 1x1 one (through the product) are burn's.
         let device = device.autodiff();
-        for (kernel, stride, padding) in [(3, 1, 1), (3, 2, 1), (5, 2, 0)] {
-            let conv = Conv2dConfig::new([6, 4], [kernel, kernel])
+        for (kernel, stride, padding, groups) in [(3, 1, 1, 1), (3, 2, 1, 1), (5, 2, 0, 1), (3, 1, 1, 6), (5, 2, 2, 6)]
+        {
+            let outputs = if groups == 1 { 4 } else { 6 };
+            let conv = Conv2dConfig::new([6, outputs], [kernel, kernel])
                 .with_stride([stride, stride])
+                .with_groups(groups)
                 .with_padding(PaddingConfig2d::Explicit(padding, padding, padding, padding))
                 .init(&device);
             let x = Tensor::<4>::random([2, 6, 9, 7], Distribution::Uniform(-1.0, 1.0), &device).require_grad();
             let ours = conv2d(&conv, x.clone()).powf_scalar(2.0).sum().backward();
             let theirs = conv.forward(x.clone()).powf_scalar(2.0).sum().backward();
-            let weight = |g: &burn::tensor::Gradients| conv.weight.val().grad(g).unwrap().reshape([1, 4, 6 * kernel * kernel]);
-            let bias = |g: &burn::tensor::Gradients| conv.bias.as_ref().unwrap().val().grad(g).unwrap().reshape([1, 1, 4]);
+            let per_output = 6 / groups * kernel * kernel;
+            let weight =
+                |g: &burn::tensor::Gradients| conv.weight.val().grad(g).unwrap().reshape([1, outputs, per_output]);
+            let bias = |g: &burn::tensor::Gradients| {
+                conv.bias.as_ref().unwrap().val().grad(g).unwrap().reshape([1, 1, outputs])
+            };
             close(weight(&ours), weight(&theirs), 1e-5);
             close(bias(&ours), bias(&theirs), 1e-5);
             close(flat(x.grad(&ours).unwrap()), flat(x.grad(&theirs).unwrap()), 1e-5);

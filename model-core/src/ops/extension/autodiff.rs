@@ -53,7 +53,7 @@ impl<B: Backend + CpuOps> Backward<B, 1> for UnaryBackward {
     }
 }
 
-/// A convolution's backward (groups 1), from the saved input and weight.
+/// A convolution's backward, from the saved input and weight.
 #[derive(Debug)]
 struct Conv2dBackward;
 
@@ -174,8 +174,6 @@ impl<B: Backend + CpuOps, C: CheckpointStrategy> CpuOps for Autodiff<B, C> {
         Self::from_inner(B::marquee_relu_max_pool_backward(Self::inner(x), Self::inner(output), Self::inner(grad)))
     }
 
-    /// Tracked for groups 1 ([`super::conv2d`] calls a depthwise one only where no gradient is
-    /// wanted).
     fn marquee_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,

@@ -25,15 +25,15 @@ pub trait CpuOps: Backend {
     fn marquee_unary_backward(saved: FloatTensor<Self>, grad: FloatTensor<Self>, op: Unary) -> FloatTensor<Self>;
     /// A convolution: `x` `[batch, in, h, w]`, `weight` `[out, in / groups, kh, kw]`, `bias`
     /// `[out]`, `geometry` the stride, zero padding and dilation, each `[rows, columns]`, then the
-    /// groups (1, or `in` for a depthwise convolution, which has no backward pass here).
+    /// groups (1, or `in` for a depthwise convolution).
     fn marquee_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         geometry: [usize; 7],
     ) -> FloatTensor<Self>;
-    /// The gradients of `x`, `weight` and `bias` of [`CpuOps::marquee_conv2d`] with groups 1,
-    /// from the output's gradient.
+    /// The gradients of `x`, `weight` and `bias` of [`CpuOps::marquee_conv2d`] from the output's
+    /// gradient.
     fn marquee_conv2d_backward(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -270,7 +270,8 @@ impl CpuOps for Flex {
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
         let [stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups] = geometry;
         #[cfg(any(feature = "openblas", target_arch = "wasm32"))]
-        if groups == 1 && [&x, &weight, &grad].iter().all(|t| t.dtype() == DType::F32) {
+        if [&x, &weight, &grad].iter().all(|t| t.dtype() == DType::F32) {
+            use kernels::conv::{conv2d_backward, depthwise_conv2d_backward};
             let (xs, ws) = (x.layout().shape().clone(), weight.layout().shape().clone());
             let shape = kernels::conv::Conv2dShape {
                 batch: xs[0],
@@ -283,9 +284,17 @@ impl CpuOps for Flex {
                 padding: [pad_h, pad_w],
                 dilation: [dilation_h, dilation_w],
             };
-            let (x, weight, grad) = (contiguous_f32(x), contiguous_f32(weight), contiguous_f32(grad));
-            let [dx, d_weight, d_bias] = kernels::conv::conv2d_backward(f32s(&x), f32s(&weight), f32s(&grad), &shape);
-            return (from_values(dx, xs), from_values(d_weight, ws), from_values(d_bias, [shape.outputs].into()));
+            let depthwise = groups == shape.channels && shape.outputs == shape.channels && ws[1] == 1;
+            let backward = match (groups, depthwise && shape.dilation == [1, 1]) {
+                (1, _) => Some(conv2d_backward as fn(&[f32], &[f32], &[f32], &_) -> [Vec<f32>; 3]),
+                (_, true) => Some(depthwise_conv2d_backward as fn(&[f32], &[f32], &[f32], &_) -> [Vec<f32>; 3]),
+                _ => None,
+            };
+            if let Some(backward) = backward {
+                let (x, weight, grad) = (contiguous_f32(x), contiguous_f32(weight), contiguous_f32(grad));
+                let [dx, d_weight, d_bias] = backward(f32s(&x), f32s(&weight), f32s(&grad), &shape);
+                return (from_values(dx, xs), from_values(d_weight, ws), from_values(d_bias, [shape.outputs].into()));
+            }
         }
         let options = burn::backend::ops::ConvOptions::new(
             [stride_h, stride_w],

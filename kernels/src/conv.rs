@@ -544,6 +544,29 @@ mod tests {
         }
     }
 
+    /// The signature of the convolutions (and of `naive`).
+    type Forward = fn(&[f32], &[f32], &[f32], &Conv2dShape) -> Vec<f32>;
+
+    /// Checks `gradients` (of the input, the weight and the bias) against `forward`: the loss
+    /// `sum(grad * forward(x, weight, bias))` is linear in each argument, so adding 1 to one
+    /// value changes it by exactly that value's gradient.
+    fn assert_adjoint(forward: Forward, inputs: [&[f32]; 3], grad: &[f32], gradients: &[Vec<f32>; 3], s: &Conv2dShape) {
+        let loss = |changed: usize, at: usize| -> f64 {
+            let mut args = inputs.map(<[f32]>::to_vec);
+            if let Some(value) = args[changed].get_mut(at) {
+                *value += 1.0;
+            }
+            forward(&args[0], &args[1], &args[2], s).iter().zip(grad).map(|(&o, &g)| f64::from(o) * f64::from(g)).sum()
+        };
+        let base = loss(0, usize::MAX);
+        for (which, (name, got)) in ["x", "weight", "bias"].iter().zip(gradients).enumerate() {
+            for (i, &g) in got.iter().enumerate() {
+                let expected = loss(which, i) - base;
+                assert!((f64::from(g) - expected).abs() < 2e-3, "{s:?}: d {name}[{i}] {g} against {expected}");
+            }
+        }
+    }
+
     #[test]
     fn the_backward_pass_is_the_definitions_adjoint() {
         let value = |i: usize| ((i * 2_654_435_761) % 1000) as f32 / 500.0 - 1.0;
@@ -559,27 +582,8 @@ mod tests {
             let bias = vec![0.5, -0.25, 0.0, 1.0];
             let [oh, ow] = s.output_size();
             let grad: Vec<f32> = (0..batch * 4 * oh * ow).map(|i| value(i + 11)).collect();
-            let [dx, d_weight, d_bias] = conv2d_backward(&x, &weight, &grad, &s);
-            // The loss sum(grad * conv(x, weight, bias)) is linear in each argument: adding 1 to
-            // one value changes it by exactly that value's gradient.
-            let loss = |x: &[f32], weight: &[f32], bias: &[f32]| -> f64 {
-                naive(x, weight, bias, &s).iter().zip(&grad).map(|(&o, &g)| f64::from(o) * f64::from(g)).sum()
-            };
-            let base = loss(&x, &weight, &bias);
-            let bumped = |values: &[f32], i: usize| {
-                let mut values = values.to_vec();
-                values[i] += 1.0;
-                values
-            };
-            let check = |name: &str, got: &[f32], changed: &dyn Fn(usize) -> f64| {
-                for (i, &g) in got.iter().enumerate() {
-                    let expected = changed(i) - base;
-                    assert!((f64::from(g) - expected).abs() < 2e-3, "{s:?}: d {name}[{i}] {g} against {expected}");
-                }
-            };
-            check("x", &dx, &|i| loss(&bumped(&x, i), &weight, &bias));
-            check("weight", &d_weight, &|i| loss(&x, &bumped(&weight, i), &bias));
-            check("bias", &d_bias, &|i| loss(&x, &weight, &bumped(&bias, i)));
+            let gradients = conv2d_backward(&x, &weight, &grad, &s);
+            assert_adjoint(naive, [&x, &weight, &bias], &grad, &gradients, &s);
         }
     }
 
@@ -605,29 +609,8 @@ mod tests {
             let weight: Vec<f32> = (0..3 * kernel[0] * kernel[1]).map(|i| value(i + 5)).collect();
             let bias = vec![0.5, -0.25, 1.0];
             let grad: Vec<f32> = (0..batch * 3 * oh * ow).map(|i| value(i + 11)).collect();
-            let [dx, d_weight, d_bias] = depthwise_conv2d_backward(&x, &weight, &grad, &s);
-            let loss = |x: &[f32], weight: &[f32], bias: &[f32]| -> f64 {
-                depthwise_conv2d(x, weight, bias, &s)
-                    .iter()
-                    .zip(&grad)
-                    .map(|(&o, &g)| f64::from(o) * f64::from(g))
-                    .sum()
-            };
-            let base = loss(&x, &weight, &bias);
-            let bumped = |values: &[f32], i: usize| {
-                let mut values = values.to_vec();
-                values[i] += 1.0;
-                values
-            };
-            let check = |name: &str, got: &[f32], changed: &dyn Fn(usize) -> f64| {
-                for (i, &g) in got.iter().enumerate() {
-                    let expected = changed(i) - base;
-                    assert!((f64::from(g) - expected).abs() < 2e-3, "{s:?}: d {name}[{i}] {g} against {expected}");
-                }
-            };
-            check("x", &dx, &|i| loss(&bumped(&x, i), &weight, &bias));
-            check("weight", &d_weight, &|i| loss(&x, &bumped(&weight, i), &bias));
-            check("bias", &d_bias, &|i| loss(&x, &weight, &bumped(&bias, i)));
+            let gradients = depthwise_conv2d_backward(&x, &weight, &grad, &s);
+            assert_adjoint(depthwise_conv2d, [&x, &weight, &bias], &grad, &gradients, &s);
         }
     }
 

@@ -297,6 +297,12 @@ mod tests {
         }
     }
 
+    /// Images `[b, c, h, w]` as `[b, c, h * w]`, for [`close`].
+    fn flat(t: Tensor<4>) -> Tensor<3> {
+        let [b, c, h, w] = t.dims();
+        t.reshape([b, c, h * w])
+    }
+
     fn random(shape: [usize; 3], device: &Device) -> Tensor<3> {
         Tensor::random(shape, Distribution::Uniform(-1.0, 1.0), device)
     }
@@ -384,25 +390,33 @@ mod tests {
         close(bias(&ours), bias(&theirs), 1e-4);
     }
 
+    /// A square convolution of 6 channels: to 4 with groups 1, else depthwise; and its outputs.
+    fn six_channel_conv(
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        groups: usize,
+        device: &Device,
+    ) -> (burn::nn::conv::Conv2d, usize) {
+        let outputs = if groups == 1 { 4 } else { 6 };
+        let conv = burn::nn::conv::Conv2dConfig::new([6, outputs], [kernel, kernel])
+            .with_stride([stride, stride])
+            .with_groups(groups)
+            .with_padding(PaddingConfig2d::Explicit(padding, padding, padding, padding))
+            .init(device);
+        (conv, outputs)
+    }
+
     #[test]
     fn convolutions_match_burns_with_batch_norm_folded_at_inference() {
         use burn::nn::conv::Conv2dConfig;
         use burn::nn::BatchNormConfig;
         let device = Device::flex();
         let x = Tensor::<4>::random([2, 6, 5, 7], Distribution::Uniform(-1.0, 1.0), &device);
-        let flat = |t: Tensor<4>| {
-            let [b, c, h, w] = t.dims();
-            t.reshape([b, c, h * w])
-        };
         for (kernel, stride, padding, groups) in
             [(1, 1, 0, 1), (3, 1, 1, 1), (3, 2, 0, 1), (5, 2, 2, 1), (3, 2, 1, 6), (5, 1, 2, 6)]
         {
-            let outputs = if groups == 1 { 4 } else { 6 };
-            let conv = Conv2dConfig::new([6, outputs], [kernel, kernel])
-                .with_stride([stride, stride])
-                .with_groups(groups)
-                .with_padding(PaddingConfig2d::Explicit(padding, padding, padding, padding))
-                .init(&device);
+            let (conv, outputs) = six_channel_conv(kernel, stride, padding, groups, &device);
             close(flat(conv2d(&conv, x.clone())), flat(conv.forward(x.clone())), 1e-5);
             let mut bn = BatchNormConfig::new(outputs).init(&device);
             bn.gamma = Param::from_tensor(Tensor::random([outputs], Distribution::Uniform(0.5, 2.0), &device));
@@ -415,12 +429,7 @@ mod tests {
         let device = device.autodiff();
         for (kernel, stride, padding, groups) in [(3, 1, 1, 1), (3, 2, 1, 1), (5, 2, 0, 1), (3, 1, 1, 6), (5, 2, 2, 6)]
         {
-            let outputs = if groups == 1 { 4 } else { 6 };
-            let conv = Conv2dConfig::new([6, outputs], [kernel, kernel])
-                .with_stride([stride, stride])
-                .with_groups(groups)
-                .with_padding(PaddingConfig2d::Explicit(padding, padding, padding, padding))
-                .init(&device);
+            let (conv, outputs) = six_channel_conv(kernel, stride, padding, groups, &device);
             let x = Tensor::<4>::random([2, 6, 9, 7], Distribution::Uniform(-1.0, 1.0), &device).require_grad();
             let ours = conv2d(&conv, x.clone()).powf_scalar(2.0).sum().backward();
             let theirs = conv.forward(x.clone()).powf_scalar(2.0).sum().backward();
@@ -447,10 +456,6 @@ mod tests {
         use burn::nn::pool::MaxPool2dConfig;
         let device = Device::flex().autodiff();
         let pool = MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
-        let flat = |t: Tensor<4>| {
-            let [b, c, h, w] = t.dims();
-            t.reshape([b, c, h * w])
-        };
         for shape in [[2, 3, 8, 6], [1, 2, 7, 5]] {
             let x = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), &device).require_grad();
             let pooled = [shape[0], shape[1], shape[2] / 2, shape[3] / 2];

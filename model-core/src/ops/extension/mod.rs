@@ -208,44 +208,15 @@ impl CpuOps for Flex {
     }
 
     fn marquee_conv2d(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, geometry: [usize; 7]) -> FlexTensor {
-        let [stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups] = geometry;
         #[cfg(any(feature = "openblas", target_arch = "wasm32"))]
-        if [&x, &weight, &bias].iter().all(|t| t.dtype() == DType::F32) {
-            use kernels::conv::{conv2d, depthwise_conv2d, Conv2dShape};
-            /// A convolution kernel: input, weight, bias, geometry, output.
-            type ConvKernel = fn(&[f32], &[f32], &[f32], &Conv2dShape) -> Vec<f32>;
-            let (xs, ws) = (x.layout().shape(), weight.layout().shape());
-            let shape = Conv2dShape {
-                batch: xs[0],
-                channels: xs[1],
-                height: xs[2],
-                width: xs[3],
-                outputs: ws[0],
-                kernel: [ws[2], ws[3]],
-                stride: [stride_h, stride_w],
-                padding: [pad_h, pad_w],
-                dilation: [dilation_h, dilation_w],
-            };
+        if let Some((shape, depthwise)) = conv_kernel(&x, &weight, geometry).filter(|_| bias.dtype() == DType::F32) {
+            let kernel = if depthwise { kernels::conv::depthwise_conv2d } else { kernels::conv::conv2d };
             let [out_h, out_w] = shape.output_size();
-            let depthwise = groups == shape.channels && shape.outputs == shape.channels && ws[1] == 1;
-            let kernel: Option<ConvKernel> = match (groups, depthwise && shape.dilation == [1, 1]) {
-                (1, _) => Some(conv2d),
-                (_, true) => Some(depthwise_conv2d),
-                _ => None,
-            };
-            if let Some(kernel) = kernel {
-                let (x, weight, bias) = (contiguous_f32(x), contiguous_f32(weight), contiguous_f32(bias));
-                let out = kernel(f32s(&x), f32s(&weight), f32s(&bias), &shape);
-                return from_values(out, [shape.batch, shape.outputs, out_h, out_w].into());
-            }
+            let (x, weight, bias) = (contiguous_f32(x), contiguous_f32(weight), contiguous_f32(bias));
+            let out = kernel(f32s(&x), f32s(&weight), f32s(&bias), &shape);
+            return from_values(out, [shape.batch, shape.outputs, out_h, out_w].into());
         }
-        let options = burn::backend::ops::ConvOptions::new(
-            [stride_h, stride_w],
-            [pad_h, pad_w],
-            [dilation_h, dilation_w],
-            groups,
-        );
-        Flex::conv2d(x, weight, Some(bias), options)
+        Flex::conv2d(x, weight, Some(bias), conv_options(geometry))
     }
 
     fn marquee_relu_max_pool(x: FlexTensor) -> FlexTensor {
@@ -268,40 +239,16 @@ impl CpuOps for Flex {
         grad: FlexTensor,
         geometry: [usize; 7],
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let [stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups] = geometry;
         #[cfg(any(feature = "openblas", target_arch = "wasm32"))]
-        if [&x, &weight, &grad].iter().all(|t| t.dtype() == DType::F32) {
+        if let Some((shape, depthwise)) = conv_kernel(&x, &weight, geometry).filter(|_| grad.dtype() == DType::F32) {
             use kernels::conv::{conv2d_backward, depthwise_conv2d_backward};
+            let backward = if depthwise { depthwise_conv2d_backward } else { conv2d_backward };
             let (xs, ws) = (x.layout().shape().clone(), weight.layout().shape().clone());
-            let shape = kernels::conv::Conv2dShape {
-                batch: xs[0],
-                channels: xs[1],
-                height: xs[2],
-                width: xs[3],
-                outputs: ws[0],
-                kernel: [ws[2], ws[3]],
-                stride: [stride_h, stride_w],
-                padding: [pad_h, pad_w],
-                dilation: [dilation_h, dilation_w],
-            };
-            let depthwise = groups == shape.channels && shape.outputs == shape.channels && ws[1] == 1;
-            let backward = match (groups, depthwise && shape.dilation == [1, 1]) {
-                (1, _) => Some(conv2d_backward as fn(&[f32], &[f32], &[f32], &_) -> [Vec<f32>; 3]),
-                (_, true) => Some(depthwise_conv2d_backward as fn(&[f32], &[f32], &[f32], &_) -> [Vec<f32>; 3]),
-                _ => None,
-            };
-            if let Some(backward) = backward {
-                let (x, weight, grad) = (contiguous_f32(x), contiguous_f32(weight), contiguous_f32(grad));
-                let [dx, d_weight, d_bias] = backward(f32s(&x), f32s(&weight), f32s(&grad), &shape);
-                return (from_values(dx, xs), from_values(d_weight, ws), from_values(d_bias, [shape.outputs].into()));
-            }
+            let (x, weight, grad) = (contiguous_f32(x), contiguous_f32(weight), contiguous_f32(grad));
+            let [dx, d_weight, d_bias] = backward(f32s(&x), f32s(&weight), f32s(&grad), &shape);
+            return (from_values(dx, xs), from_values(d_weight, ws), from_values(d_bias, [shape.outputs].into()));
         }
-        let options = burn::backend::ops::ConvOptions::new(
-            [stride_h, stride_w],
-            [pad_h, pad_w],
-            [dilation_h, dilation_w],
-            groups,
-        );
+        let options = conv_options(geometry);
         let outputs = weight.layout().shape()[0];
         let bias = Flex::float_zeros([outputs].into(), &Default::default(), x.dtype().into());
         (
@@ -344,6 +291,39 @@ fn lstm_dims(gates: &FlexTensor, w_hh: &FlexTensor) -> [usize; 3] {
     assert!(gates.dtype() == DType::F32 && w_hh.dtype() == DType::F32, "the LSTM kernel runs in f32");
     assert!(g.num_dims() == 3 && w.num_dims() == 2 && g[2] == w[1] && w[1] == 4 * w[0], "LSTM shapes {g:?} and {w:?}");
     [g[0], g[1], w[0]]
+}
+
+/// The shape of a convolution of `x` by `weight` with `geometry` (see
+/// [`CpuOps::marquee_conv2d`]) and whether it is depthwise, where one of Marquee's kernels
+/// computes it: in f32, with groups 1 (im2col), or one filter per channel without dilation.
+#[cfg(any(feature = "openblas", target_arch = "wasm32"))]
+fn conv_kernel(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    geometry: [usize; 7],
+) -> Option<(kernels::conv::Conv2dShape, bool)> {
+    let [stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups] = geometry;
+    let (xs, ws) = (x.layout().shape(), weight.layout().shape());
+    let shape = kernels::conv::Conv2dShape {
+        batch: xs[0],
+        channels: xs[1],
+        height: xs[2],
+        width: xs[3],
+        outputs: ws[0],
+        kernel: [ws[2], ws[3]],
+        stride: [stride_h, stride_w],
+        padding: [pad_h, pad_w],
+        dilation: [dilation_h, dilation_w],
+    };
+    let depthwise = groups == shape.channels && shape.outputs == shape.channels && ws[1] == 1;
+    let computed = groups == 1 || (depthwise && shape.dilation == [1, 1]);
+    (computed && x.dtype() == DType::F32 && weight.dtype() == DType::F32).then_some((shape, groups != 1))
+}
+
+/// burn's options for a convolution's `geometry` (see [`CpuOps::marquee_conv2d`]).
+fn conv_options(geometry: [usize; 7]) -> burn::backend::ops::ConvOptions<2> {
+    let [stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups] = geometry;
+    burn::backend::ops::ConvOptions::new([stride_h, stride_w], [pad_h, pad_w], [dilation_h, dilation_w], groups)
 }
 
 /// `[batch, channels, h, w]` of a pooling's input.

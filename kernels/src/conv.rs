@@ -107,16 +107,28 @@ fn col2im(cols: &[f32], s: &Conv2dShape, image: &mut [f32]) {
     }
 }
 
+/// Which of a convolution's gradients a backward pass computes: the input's, the weight's, the
+/// bias's (those nothing trains, e.g. the weights when an explanation asks for the pixels' share,
+/// are skipped).
+pub type Wanted = [bool; 3];
+
 /// The gradients of [`conv2d`] (groups 1) from the output's gradient `grad` `[batch, outputs,
-/// oh, ow]`: the input's `[batch, channels, h, w]`, the weight's `[outputs, channels, kh, kw]`
-/// and the bias's `[outputs]`. Per image, `d weight += grad x cols^T` and `d cols = weight^T x
-/// grad`, folded back into the input's gradient ([`col2im`]); the images are split over the
-/// threads in groups, each group summing its own weight gradient, and the groups' sums added at
-/// the end.
+/// oh, ow]`, each where `wanted`: the input's `[batch, channels, h, w]`, the weight's `[outputs,
+/// channels, kh, kw]` and the bias's `[outputs]`. Per image, `d weight += grad x cols^T` and
+/// `d cols = weight^T x grad`, folded back into the input's gradient ([`col2im`]); the images are
+/// split over the threads in groups, each group summing its own weight gradient, and the groups'
+/// sums added at the end.
 ///
 /// # Panics
 /// When a slice's length does not match `shape`.
-pub fn conv2d_backward(x: &[f32], weight: &[f32], grad: &[f32], shape: &Conv2dShape) -> [Vec<f32>; 3] {
+pub fn conv2d_backward(
+    x: &[f32],
+    weight: &[f32],
+    grad: &[f32],
+    shape: &Conv2dShape,
+    wanted: Wanted,
+) -> [Option<Vec<f32>>; 3] {
+    let [input_wanted, weight_wanted, _] = wanted;
     let [oh, ow] = shape.output_size();
     let (patch, pixels, outputs) = (shape.patch(), oh * ow, shape.outputs);
     let image_len = shape.channels * shape.height * shape.width;
@@ -137,14 +149,18 @@ pub fn conv2d_backward(x: &[f32], weight: &[f32], grad: &[f32], shape: &Conv2dSh
         let (mut cols, mut d_cols) = (vec![0.0f32; patch * pixels], vec![0.0f32; patch * pixels]);
         let each = images.chunks(image_len).zip(grads.chunks(outputs * pixels)).zip(dxs.chunks_mut(image_len));
         for ((image, image_grad), image_dx) in each {
-            im2col(image, shape, &mut cols);
-            let weight_dims = Dims { m: outputs, n: patch, k: pixels };
-            let (g, c) = (Operand::plain(image_grad, pixels), Operand::transposed(&cols, pixels));
-            sgemm(weight_dims, g, c, 1.0, d_weight, patch);
-            let cols_dims = Dims { m: patch, n: pixels, k: outputs };
-            let (w, g) = (Operand::transposed(weight, patch), Operand::plain(image_grad, pixels));
-            sgemm(cols_dims, w, g, 0.0, &mut d_cols, pixels);
-            col2im(&d_cols, shape, image_dx);
+            if weight_wanted {
+                im2col(image, shape, &mut cols);
+                let weight_dims = Dims { m: outputs, n: patch, k: pixels };
+                let (g, c) = (Operand::plain(image_grad, pixels), Operand::transposed(&cols, pixels));
+                sgemm(weight_dims, g, c, 1.0, d_weight, patch);
+            }
+            if input_wanted {
+                let cols_dims = Dims { m: patch, n: pixels, k: outputs };
+                let (w, g) = (Operand::transposed(weight, patch), Operand::plain(image_grad, pixels));
+                sgemm(cols_dims, w, g, 0.0, &mut d_cols, pixels);
+                col2im(&d_cols, shape, image_dx);
+            }
             for (sum, plane) in d_bias.iter_mut().zip(image_grad.chunks(pixels)) {
                 *sum += plane.iter().sum::<f32>();
             }
@@ -156,18 +172,31 @@ pub fn conv2d_backward(x: &[f32], weight: &[f32], grad: &[f32], shape: &Conv2dSh
         d_bias.iter_mut().zip(group_bias).for_each(|(sum, v)| *sum += v);
     }
     drop(groups);
-    [dx, d_weight, d_bias]
+    keep_wanted([dx, d_weight, d_bias], wanted)
+}
+
+/// The gradients that are `wanted`, in order.
+fn keep_wanted(gradients: [Vec<f32>; 3], wanted: Wanted) -> [Option<Vec<f32>>; 3] {
+    let mut wanted = wanted.into_iter();
+    gradients.map(|gradient| wanted.next().unwrap_or(false).then_some(gradient))
 }
 
 /// The gradients of [`depthwise_conv2d`] from the output's gradient `grad` `[batch, channels, oh,
-/// ow]`: the input's `[batch, channels, h, w]`, the weight's `[channels, kh, kw]` and the bias's
-/// `[channels]`. Each plane runs on its own (in parallel): its input zero-padded once, then for
+/// ow]`, each where `wanted`: the input's `[batch, channels, h, w]`, the weight's `[channels, kh,
+/// kw]` and the bias's `[channels]`. Each plane runs on its own (in parallel): its input zero-padded once, then for
 /// every tap one pass over the output rows that adds the tap's weight gradient and spreads the
 /// output gradient back over the padded input's gradient, whose inside is the plane's.
 ///
 /// # Panics
 /// When a slice's length does not match `shape`, or `shape` is not depthwise.
-pub fn depthwise_conv2d_backward(x: &[f32], weight: &[f32], grad: &[f32], shape: &Conv2dShape) -> [Vec<f32>; 3] {
+pub fn depthwise_conv2d_backward(
+    x: &[f32],
+    weight: &[f32],
+    grad: &[f32],
+    shape: &Conv2dShape,
+    wanted: Wanted,
+) -> [Option<Vec<f32>>; 3] {
+    let [input_wanted, weight_wanted, _] = wanted;
     let s = shape;
     assert!(s.outputs == s.channels && s.dilation == [1, 1], "a depthwise convolution without dilation");
     let [oh, ow] = s.output_size();
@@ -204,9 +233,11 @@ pub fn depthwise_conv2d_backward(x: &[f32], weight: &[f32], grad: &[f32], shape:
                     let start = (y * sy + ki) * padded_w + kj;
                     let span = (ow - 1) * sx + 1;
                     let (inputs, targets) = (&padded[start..start + span], &mut padded_dx[start..start + span]);
-                    for (x, &g) in g_row.iter().enumerate() {
-                        tap_grad += g * inputs[x * sx];
-                        targets[x * sx] += g * tap;
+                    if weight_wanted {
+                        g_row.iter().enumerate().for_each(|(x, &g)| tap_grad += g * inputs[x * sx]);
+                    }
+                    if input_wanted {
+                        g_row.iter().enumerate().for_each(|(x, &g)| targets[x * sx] += g * tap);
                     }
                 }
                 sums[ki * kw + kj] = tap_grad;
@@ -225,7 +256,7 @@ pub fn depthwise_conv2d_backward(x: &[f32], weight: &[f32], grad: &[f32], shape:
         d_weight[c * taps..(c + 1) * taps].iter_mut().zip(sums).for_each(|(total, v)| *total += v);
         d_bias[c] += sums[taps];
     }
-    [dx, d_weight, d_bias]
+    keep_wanted([dx, d_weight, d_bias], wanted)
 }
 
 /// `conv(x [batch, channels, h, w], weight [outputs, channels, kh, kw]) + bias [outputs]`, all
@@ -550,7 +581,13 @@ mod tests {
     /// Checks `gradients` (of the input, the weight and the bias) against `forward`: the loss
     /// `sum(grad * forward(x, weight, bias))` is linear in each argument, so adding 1 to one
     /// value changes it by exactly that value's gradient.
-    fn assert_adjoint(forward: Forward, inputs: [&[f32]; 3], grad: &[f32], gradients: &[Vec<f32>; 3], s: &Conv2dShape) {
+    fn assert_adjoint(
+        forward: Forward,
+        inputs: [&[f32]; 3],
+        grad: &[f32],
+        gradients: &[Option<Vec<f32>>; 3],
+        s: &Conv2dShape,
+    ) {
         let loss = |changed: usize, at: usize| -> f64 {
             let mut args = inputs.map(<[f32]>::to_vec);
             if let Some(value) = args[changed].get_mut(at) {
@@ -560,6 +597,7 @@ mod tests {
         };
         let base = loss(0, usize::MAX);
         for (which, (name, got)) in ["x", "weight", "bias"].iter().zip(gradients).enumerate() {
+            let got = got.as_ref().unwrap_or_else(|| panic!("{s:?}: no gradient of {name}"));
             for (i, &g) in got.iter().enumerate() {
                 let expected = loss(which, i) - base;
                 assert!((f64::from(g) - expected).abs() < 2e-3, "{s:?}: d {name}[{i}] {g} against {expected}");
@@ -582,7 +620,16 @@ mod tests {
             let bias = vec![0.5, -0.25, 0.0, 1.0];
             let [oh, ow] = s.output_size();
             let grad: Vec<f32> = (0..batch * 4 * oh * ow).map(|i| value(i + 11)).collect();
-            let gradients = conv2d_backward(&x, &weight, &grad, &s);
+            let gradients = conv2d_backward(&x, &weight, &grad, &s, [true; 3]);
+            // Asked for one gradient, a backward pass gives that one, the same, and no other.
+            for which in 0..3 {
+                let mut wanted = [false; 3];
+                wanted[which] = true;
+                let alone = conv2d_backward(&x, &weight, &grad, &s, wanted);
+                for (i, (got, all)) in alone.iter().zip(&gradients).enumerate() {
+                    assert_eq!(got.as_ref(), all.as_ref().filter(|_| i == which), "{s:?}: gradient {i} alone");
+                }
+            }
             assert_adjoint(naive, [&x, &weight, &bias], &grad, &gradients, &s);
         }
     }
@@ -609,7 +656,16 @@ mod tests {
             let weight: Vec<f32> = (0..3 * kernel[0] * kernel[1]).map(|i| value(i + 5)).collect();
             let bias = vec![0.5, -0.25, 1.0];
             let grad: Vec<f32> = (0..batch * 3 * oh * ow).map(|i| value(i + 11)).collect();
-            let gradients = depthwise_conv2d_backward(&x, &weight, &grad, &s);
+            let gradients = depthwise_conv2d_backward(&x, &weight, &grad, &s, [true; 3]);
+            // Asked for one gradient, a backward pass gives that one, the same, and no other.
+            for which in 0..3 {
+                let mut wanted = [false; 3];
+                wanted[which] = true;
+                let alone = depthwise_conv2d_backward(&x, &weight, &grad, &s, wanted);
+                for (i, (got, all)) in alone.iter().zip(&gradients).enumerate() {
+                    assert_eq!(got.as_ref(), all.as_ref().filter(|_| i == which), "{s:?}: gradient {i} alone");
+                }
+            }
             assert_adjoint(depthwise_conv2d, [&x, &weight, &bias], &grad, &gradients, &s);
         }
     }

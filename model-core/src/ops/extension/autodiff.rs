@@ -65,8 +65,11 @@ impl<B: Backend + CpuOps> Backward<B, 3> for Conv2dBackward {
         let [x_node, weight_node, bias_node] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
         let (x, weight, geometry) = ops.state;
-        let (dx, d_weight, d_bias) = B::marquee_conv2d_backward(x, weight, grad, geometry);
-        for (node, gradient) in [(x_node, dx), (weight_node, d_weight), (bias_node, d_bias)] {
+        let nodes = [x_node, weight_node, bias_node];
+        let wanted = nodes.each_ref().map(Option::is_some);
+        // Those not wanted come back empty and are not registered.
+        let (dx, d_weight, d_bias) = B::marquee_conv2d_backward(x, weight, grad, geometry, wanted);
+        for (node, gradient) in nodes.into_iter().zip([dx, d_weight, d_bias]) {
             if let Some(node) = node {
                 grads.register::<B>(node.id, gradient);
             }
@@ -201,9 +204,10 @@ impl<B: Backend + CpuOps, C: CheckpointStrategy> CpuOps for Autodiff<B, C> {
         weight: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         geometry: [usize; 7],
+        wanted: [bool; 3],
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let (dx, d_weight, d_bias) =
-            B::marquee_conv2d_backward(Self::inner(x), Self::inner(weight), Self::inner(grad), geometry);
+            B::marquee_conv2d_backward(Self::inner(x), Self::inner(weight), Self::inner(grad), geometry, wanted);
         (Self::from_inner(dx), Self::from_inner(d_weight), Self::from_inner(d_bias))
     }
 

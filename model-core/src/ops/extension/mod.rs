@@ -33,12 +33,14 @@ pub trait CpuOps: Backend {
         geometry: [usize; 7],
     ) -> FloatTensor<Self>;
     /// The gradients of `x`, `weight` and `bias` of [`CpuOps::marquee_conv2d`] from the output's
-    /// gradient.
+    /// gradient, each computed where `wanted` (in that order); one not wanted comes back empty
+    /// (shape `[0]`: burn's extensions return tensors, not options).
     fn marquee_conv2d_backward(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         geometry: [usize; 7],
+        wanted: [bool; 3],
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
     /// `x W + b` at inference (no gradient flows through it): `x` `[rows, d_in]`, `weight`
     /// `[d_in, d_out]`, `bias` `[d_out]`, the bias added by the product itself.
@@ -238,23 +240,35 @@ impl CpuOps for Flex {
         weight: FlexTensor,
         grad: FlexTensor,
         geometry: [usize; 7],
+        wanted: [bool; 3],
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
         #[cfg(any(feature = "openblas", target_arch = "wasm32"))]
         if let Some((shape, depthwise)) = conv_kernel(&x, &weight, geometry).filter(|_| grad.dtype() == DType::F32) {
             use kernels::conv::{conv2d_backward, depthwise_conv2d_backward};
             let backward = if depthwise { depthwise_conv2d_backward } else { conv2d_backward };
-            let (xs, ws) = (x.layout().shape().clone(), weight.layout().shape().clone());
+            let (x_shape, weight_shape) = (x.layout().shape().clone(), weight.layout().shape().clone());
             let (x, weight, grad) = (contiguous_f32(x), contiguous_f32(weight), contiguous_f32(grad));
-            let [dx, d_weight, d_bias] = backward(f32s(&x), f32s(&weight), f32s(&grad), &shape);
-            return (from_values(dx, xs), from_values(d_weight, ws), from_values(d_bias, [shape.outputs].into()));
+            let [dx, d_weight, d_bias] = backward(f32s(&x), f32s(&weight), f32s(&grad), &shape, wanted);
+            let tensor =
+                |gradient: Option<Vec<f32>>, shape| gradient.map_or_else(not_wanted, |g| from_values(g, shape));
+            return (tensor(dx, x_shape), tensor(d_weight, weight_shape), tensor(d_bias, [shape.outputs].into()));
         }
         let options = conv_options(geometry);
+        let [input_wanted, weight_wanted, bias_wanted] = wanted;
         let outputs = weight.layout().shape()[0];
         let bias = Flex::float_zeros([outputs].into(), &Default::default(), x.dtype().into());
+        let wanted_or_empty = |wanted: bool, gradient: &dyn Fn() -> FlexTensor| match wanted {
+            true => gradient(),
+            false => not_wanted(),
+        };
         (
-            Flex::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), options.clone()),
-            Flex::conv2d_weight_backward(x.clone(), weight, grad.clone(), options),
-            Flex::conv2d_bias_backward(x, bias, grad),
+            wanted_or_empty(input_wanted, &|| {
+                Flex::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), options.clone())
+            }),
+            wanted_or_empty(weight_wanted, &|| {
+                Flex::conv2d_weight_backward(x.clone(), weight.clone(), grad.clone(), options.clone())
+            }),
+            wanted_or_empty(bias_wanted, &|| Flex::conv2d_bias_backward(x.clone(), bias.clone(), grad.clone())),
         )
     }
 
@@ -318,6 +332,11 @@ fn conv_kernel(
     let depthwise = groups == shape.channels && shape.outputs == shape.channels && ws[1] == 1;
     let computed = groups == 1 || (depthwise && shape.dilation == [1, 1]);
     (computed && x.dtype() == DType::F32 && weight.dtype() == DType::F32).then_some((shape, groups != 1))
+}
+
+/// The empty tensor that stands for a gradient not asked for ([`CpuOps::marquee_conv2d_backward`]).
+fn not_wanted() -> FlexTensor {
+    from_values(Vec::new(), [0].into())
 }
 
 /// burn's options for a convolution's `geometry` (see [`CpuOps::marquee_conv2d`]).

@@ -26,6 +26,11 @@ function watch(page, name) {
   page.on("pageerror", (e) => report.console.push(`${name}: uncaught: ${e.message}`));
 }
 
+/** The movies to explain (browser.rs's `explain_cases`), each poster read as bytes. */
+function explainCases() {
+  return config.explain.map((c) => ({ ...c, poster: c.poster ? [...readFileSync(c.poster)] : null }));
+}
+
 /** Waits for the widget `selector` to finish loading; returns what it says about itself. */
 async function ready(page, selector) {
   await page.waitForFunction((s) => {
@@ -175,11 +180,14 @@ try {
     // The single-thread CPU packages (for pages that are not cross-origin isolated, and for
     // browsers without relaxed SIMD) on the same movies.
     const movies = config.movies.map((m) => ({ plot: m.plot, title: m.title, year: m.year, poster: [...readFileSync(m.poster)] }));
+    // No explanation was asked for yet: the explain package must not have been fetched.
+    report.explainFetchedEarly = report.packageRequests.some((p) => p.includes("/pkg/explain/"));
     report.otherCpuPackages = [];
+    const [explained] = explainCases();
     for (const cpuPackage of ["cpu-relaxed", "cpu"]) {
       report.otherCpuPackages.push(
         await page.evaluate(
-          async ({ movies, cpuPackage }) => {
+          async ({ movies, cpuPackage, explained }) => {
             const { Marquee } = await import("./pkg/marquee.js");
             const classifier = await Marquee.load("models/default/", { backend: "cpu", cpuPackage });
             const out = { package: classifier.package, threads: classifier.threads, movies: [] };
@@ -194,19 +202,19 @@ try {
             const detailed = await classifier.classify(new Uint8Array(first.poster), first.plot, { title: first.title, year: first.year });
             out.withDetails = detailed.map(({ genre, probability }) => ({ genre, probability }));
             out.badDetails = await classifier.classify(null, first.plot, { year: "soon" }).then(() => null, (e) => String(e.message ?? e));
+            // Explained from this package's classifier (the explain package answers for each).
+            out.explanation = await classifier.explain(new Uint8Array(explained.poster), explained.plot, { genre: explained.genre });
             classifier.dispose();
             return out;
           },
-          { movies, cpuPackage },
+          { movies, cpuPackage, explained },
         ),
       );
     }
   }
   if (config.full) {
-    // Explanations through the page's API: the explain package is fetched on the first call
-    // only, and each explanation is compared with `marquee explain` by browser.rs.
-    report.explainFetchedEarly = report.packageRequests.some((p) => p.includes("/pkg/explain/"));
-    const cases = config.explain.map((c) => ({ ...c, poster: c.poster ? [...readFileSync(c.poster)] : null }));
+    // Explanations through the page's API, each compared with `marquee explain` by browser.rs.
+    const cases = explainCases();
     report.explain = await page.evaluate(async (cases) => {
       const { Marquee } = await import("./pkg/marquee.js");
       const classifier = await Marquee.load("models/default/", { backend: "cpu" });
@@ -246,6 +254,18 @@ try {
       out.afterDispose = await failure(() => classifier.explain(null, cases[0].plot, {}));
       return out;
     }, cases);
+  }
+  if (config.webgpu && config.explainOnWebgpu) {
+    // A WebGPU classifier's explanation (the explain package answers, on the CPU).
+    const [explained] = explainCases();
+    report.webgpuExplanation = await page.evaluate(async (c) => {
+      const { Marquee } = await import("./pkg/marquee.js");
+      const classifier = await Marquee.load("models/default/", { backend: "webgpu" });
+      const explanation = await classifier.explain(new Uint8Array(c.poster), c.plot, { genre: c.genre });
+      const out = { backend: classifier.backend, explanation };
+      classifier.dispose();
+      return out;
+    }, explained);
   }
   if (!config.full) {
     // The UI checks below do not depend on the backend: a lean run stops at a second visit.

@@ -219,6 +219,11 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
             "www/pkg/{package} is not built: run scripts/build-web.sh (the README's test command does)"
         );
     }
+    // What a visitor without WebGPU downloads stays within issue 30's 4 MB.
+    for package in ["cpu", "cpu-relaxed", "cpu-threads"] {
+        let bytes = std::fs::metadata(www.join("pkg").join(package).join("marquee_web_bg.wasm")).unwrap().len();
+        assert!(bytes <= 4_000_000, "www/pkg/{package}/marquee_web_bg.wasm is {bytes} bytes, over 4 MB");
+    }
     let chromium = std::env::var("MARQUEE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(Path::new(&chromium).is_file(), "{chromium} is missing: install Debian's chromium (.ci/run does)");
     assert!(
@@ -255,6 +260,7 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
         "badInputs": {"notAnImage": not_an_image, "hugeImage": huge, "corruptImage": corrupt},
         "corpus": corpus_posters(),
         "explain": explain,
+        "explainOnWebgpu": webgpu && bundle == default_bundle(),
     });
     let stdout = run_node("drive.mjs", &config);
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("drive.mjs prints JSON");
@@ -303,8 +309,21 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
         assert_matches_predict(&shown["genres"], want, &format!("{} on {backend}", movie["id"]));
         assert!(shown["genres"].as_array().unwrap().iter().any(|g| g["predicted"] == true), "a genre is highlighted");
     }
+    // The explain package answers whichever package classifies: the first case explained from
+    // this run's other classifiers equals `marquee explain`'s too.
+    let first_case = &explain[0];
+    let (first_plot, first_genre) = (first_case["plot"].as_str().unwrap(), first_case["genre"].as_str().unwrap());
+    let first_explained =
+        || expected_explanation(bundle, first_case["poster"].as_str().map(Path::new), first_plot, first_genre);
+    if webgpu && bundle == default_bundle() {
+        let run = &report["webgpuExplanation"];
+        assert_eq!(run["backend"], "webgpu", "a WebGPU classifier explained: {run}");
+        let what = format!("{first_genre} explained from a WebGPU classifier");
+        assert_matches_explain(&run["explanation"], &first_explained(), first_plot, &what);
+    }
     // The single-thread CPU packages give the same probabilities (the full run loads them too).
     if full {
+        let first_want = first_explained();
         let others = report["otherCpuPackages"].as_array().expect("the other CPU packages ran");
         for (run, package) in others.iter().zip(["cpu-relaxed", "cpu"]) {
             assert_eq!((&run["package"], &run["threads"]), (&package.into(), &1.into()), "{run}");
@@ -323,6 +342,8 @@ fn run_browser(bundle: &Path, webgpu: bool, full: bool, movies: usize) {
             assert_eq!(run["reads"]["year"], reads.as_ref().is_some_and(|c| c.reads_year), "{}", run["reads"]);
             let refused = run["badDetails"].as_str().unwrap_or_default();
             assert!(refused.contains("the details must be"), "a year that is not a number: {}", run["badDetails"]);
+            let what = format!("{first_genre} explained from the {package} package's classifier");
+            assert_matches_explain(&run["explanation"], &first_want, first_plot, &what);
         }
         // The page's explanations equal `marquee explain`'s; the explain package is fetched on
         // the first `explain` call, not before.

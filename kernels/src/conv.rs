@@ -274,11 +274,16 @@ fn depthwise_backward_planes(group: &mut BackwardGroup<'_>, weight: &[f32], s: &
     {
         let c = (group.first + i) % s.channels;
         let filter = &weight[c * taps..(c + 1) * taps];
-        // The padding stays zero from plane to plane; only the inside is written.
-        for (row, source) in input.chunks(s.width).enumerate() {
-            padded[inside(row)..inside(row) + s.width].copy_from_slice(source);
+        // The padding stays zero from plane to plane; only the inside is written. The padded
+        // input serves the weight's gradient only, the padded gradient the input's only.
+        if weight_wanted {
+            for (row, source) in input.chunks(s.width).enumerate() {
+                padded[inside(row)..inside(row) + s.width].copy_from_slice(source);
+            }
         }
-        padded_dx.iter_mut().for_each(|v| *v = 0.0);
+        if input_wanted {
+            padded_dx.iter_mut().for_each(|v| *v = 0.0);
+        }
         let span = (ow - 1) * sx + 1;
         for ki in 0..kh {
             for kj in 0..kw {
@@ -301,8 +306,10 @@ fn depthwise_backward_planes(group: &mut BackwardGroup<'_>, weight: &[f32], s: &
             }
         }
         sums[taps] = plane_grad.iter().sum();
-        for (row, target) in plane_dx.chunks_mut(s.width).enumerate() {
-            target.copy_from_slice(&padded_dx[inside(row)..inside(row) + s.width]);
+        if input_wanted {
+            for (row, target) in plane_dx.chunks_mut(s.width).enumerate() {
+                target.copy_from_slice(&padded_dx[inside(row)..inside(row) + s.width]);
+            }
         }
     }
 }
@@ -645,16 +652,24 @@ mod tests {
     /// The signature of the convolutions (and of `naive`).
     type Forward = fn(&[f32], &[f32], &[f32], &Conv2dShape) -> Vec<f32>;
 
-    /// Checks `gradients` (of the input, the weight and the bias) against `forward`: the loss
-    /// `sum(grad * forward(x, weight, bias))` is linear in each argument, so adding 1 to one
-    /// value changes it by exactly that value's gradient.
-    fn assert_adjoint(
-        forward: Forward,
-        inputs: [&[f32]; 3],
-        grad: &[f32],
-        gradients: &[Option<Vec<f32>>; 3],
-        s: &Conv2dShape,
-    ) {
+    /// The signature of their backward passes.
+    type Backward = fn(&[f32], &[f32], &[f32], &Conv2dShape, Wanted) -> [Option<Vec<f32>>; 3];
+
+    /// Checks `backward`'s gradients (of the input, the weight and the bias) against `forward`:
+    /// asked for one gradient, it gives that one, the same as with all three, and no other; and
+    /// the loss `sum(grad * forward(x, weight, bias))` is linear in each argument, so adding 1 to
+    /// one value changes it by exactly that value's gradient.
+    fn assert_backward(forward: Forward, backward: Backward, inputs: [&[f32]; 3], grad: &[f32], s: &Conv2dShape) {
+        let [x, weight, _] = inputs;
+        let gradients = backward(x, weight, grad, s, [true; 3]);
+        for which in 0..3 {
+            let mut wanted = [false; 3];
+            wanted[which] = true;
+            let alone = backward(x, weight, grad, s, wanted);
+            for (i, (got, all)) in alone.iter().zip(&gradients).enumerate() {
+                assert_eq!(got.as_ref(), all.as_ref().filter(|_| i == which), "{s:?}: gradient {i} alone");
+            }
+        }
         let loss = |changed: usize, at: usize| -> f64 {
             let mut args = inputs.map(<[f32]>::to_vec);
             if let Some(value) = args[changed].get_mut(at) {
@@ -687,17 +702,7 @@ mod tests {
             let bias = vec![0.5, -0.25, 0.0, 1.0];
             let [oh, ow] = s.output_size();
             let grad: Vec<f32> = (0..batch * 4 * oh * ow).map(|i| value(i + 11)).collect();
-            let gradients = conv2d_backward(&x, &weight, &grad, &s, [true; 3]);
-            // Asked for one gradient, a backward pass gives that one, the same, and no other.
-            for which in 0..3 {
-                let mut wanted = [false; 3];
-                wanted[which] = true;
-                let alone = conv2d_backward(&x, &weight, &grad, &s, wanted);
-                for (i, (got, all)) in alone.iter().zip(&gradients).enumerate() {
-                    assert_eq!(got.as_ref(), all.as_ref().filter(|_| i == which), "{s:?}: gradient {i} alone");
-                }
-            }
-            assert_adjoint(naive, [&x, &weight, &bias], &grad, &gradients, &s);
+            assert_backward(naive, conv2d_backward, [&x, &weight, &bias], &grad, &s);
         }
     }
 
@@ -729,17 +734,7 @@ mod tests {
             let weight: Vec<f32> = (0..channels * kernel[0] * kernel[1]).map(|i| value(i + 5)).collect();
             let bias: Vec<f32> = (0..channels).map(|i| value(i + 3)).collect();
             let grad: Vec<f32> = (0..batch * channels * oh * ow).map(|i| value(i + 11)).collect();
-            let gradients = depthwise_conv2d_backward(&x, &weight, &grad, &s, [true; 3]);
-            // Asked for one gradient, a backward pass gives that one, the same, and no other.
-            for which in 0..3 {
-                let mut wanted = [false; 3];
-                wanted[which] = true;
-                let alone = depthwise_conv2d_backward(&x, &weight, &grad, &s, wanted);
-                for (i, (got, all)) in alone.iter().zip(&gradients).enumerate() {
-                    assert_eq!(got.as_ref(), all.as_ref().filter(|_| i == which), "{s:?}: gradient {i} alone");
-                }
-            }
-            assert_adjoint(depthwise_conv2d, [&x, &weight, &bias], &grad, &gradients, &s);
+            assert_backward(depthwise_conv2d, depthwise_conv2d_backward, [&x, &weight, &bias], &grad, &s);
         }
     }
 

@@ -27,9 +27,7 @@ function watch(page, name) {
 }
 
 /** The movies to explain (browser.rs's `explain_cases`), each poster read as bytes. */
-function explainCases() {
-  return config.explain.map((c) => ({ ...c, poster: c.poster ? [...readFileSync(c.poster)] : null }));
-}
+const explainCases = config.explain.map((c) => ({ ...c, poster: c.poster ? [...readFileSync(c.poster)] : null }));
 
 /** Waits for the widget `selector` to finish loading; returns what it says about itself. */
 async function ready(page, selector) {
@@ -183,7 +181,7 @@ try {
     // No explanation was asked for yet: the explain package must not have been fetched.
     report.explainFetchedEarly = report.packageRequests.some((p) => p.includes("/pkg/explain/"));
     report.otherCpuPackages = [];
-    const [explained] = explainCases();
+    const [explained] = explainCases;
     for (const cpuPackage of ["cpu-relaxed", "cpu"]) {
       report.otherCpuPackages.push(
         await page.evaluate(
@@ -214,7 +212,6 @@ try {
   }
   if (config.full) {
     // Explanations through the page's API, each compared with `marquee explain` by browser.rs.
-    const cases = explainCases();
     report.explain = await page.evaluate(async (cases) => {
       const { Marquee } = await import("./pkg/marquee.js");
       const classifier = await Marquee.load("models/default/", { backend: "cpu" });
@@ -253,11 +250,11 @@ try {
       classifier.dispose();
       out.afterDispose = await failure(() => classifier.explain(null, cases[0].plot, {}));
       return out;
-    }, cases);
+    }, explainCases);
   }
   if (config.webgpu && config.explainOnWebgpu) {
     // A WebGPU classifier's explanation (the explain package answers, on the CPU).
-    const [explained] = explainCases();
+    const [explained] = explainCases;
     report.webgpuExplanation = await page.evaluate(async (c) => {
       const { Marquee } = await import("./pkg/marquee.js");
       const classifier = await Marquee.load("models/default/", { backend: "webgpu" });
